@@ -29,6 +29,14 @@ type Request struct {
 	Target  int      `json:"target"`
 	// DryRun asks for a plan without acting (ipreallocate --dry-run).
 	DryRun bool `json:"dry_run,omitempty"`
+	// Timeout is how long the client waits for the answer (the CLI's -t,
+	// or -T for commands that wait for a takeover run or an event); the
+	// server bounds the handler's context by it, so work the client gave
+	// up on stops. 0 means the server's own limit.
+	Timeout time.Duration `json:"timeout,omitempty"`
+	// EventTimeout is `ctdb event run TIMEOUT ...`: the whole event's
+	// time limit; 0 means the daemon's EventScriptTimeout.
+	EventTimeout time.Duration `json:"event_timeout,omitempty"`
 }
 
 // Response is the answer. ExitCode is what the CLI exits with (0 on
@@ -103,9 +111,13 @@ const (
 type Status struct {
 	PNN          int          `json:"pnn"` // the answering node
 	Nodes        []NodeStatus `json:"nodes"`
-	Generation   uint32       `json:"generation"`
+	Generation   uint32       `json:"generation"`    // 0: none yet (shown INVALID)
 	RecoveryMode int          `json:"recovery_mode"` // 0 NORMAL, 1 RECOVERY
 	Leader       int          `json:"leader"`        // -1: unknown
+	// VNNMap is the lmaster list `ctdb status` prints as Size and
+	// hash:i lmaster:p lines. nil: the CLI shows the nodes that are not
+	// INACTIVE, in PNN order (what CTDB's vnnmap holds after a recovery).
+	VNNMap []int `json:"vnn_map,omitempty"`
 	// Fencing, when not empty, says which node is being fenced and why it
 	// has not worked yet (ctdb-go).
 	Fencing string `json:"fencing,omitempty"`

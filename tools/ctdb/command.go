@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"io"
 	"sort"
+	"time"
 )
 
 // command is one `ctdb` subcommand; each lives in its own file and
@@ -12,9 +14,20 @@ type command struct {
 	aliases []string
 	usage   string // e.g. "moveip IP PNN"
 	summary string // one line for `ctdb help`
-	// offline commands run without a daemon (e.g. ipalloc).
+	// offline commands run without a daemon (e.g. ipalloc); they get their
+	// arguments as given, global options after the command included.
 	offline bool
 	run     func(e *env, args []string) int // returns the exit code
+
+	// multi commands accept `-n all` and `-n PNN,PNN`: run calls them once
+	// per node with e.target set.
+	multi bool
+	// slow commands wait for a takeover run or an event: their control may
+	// take up to -T (max runtime) instead of -t.
+	slow bool
+	// flags are the command's own options (e.g. "--dry-run"); other
+	// arguments starting with "-" that are not global options are refused.
+	flags []string
 }
 
 // env is what a command gets: output streams and the global options.
@@ -26,6 +39,19 @@ type env struct {
 	verbose        bool   // -v
 	node           string // -n PNN|all; "" means this node
 	socket         string // control socket path
+
+	timeout    time.Duration   // -t: one control's time limit
+	maxRuntime time.Duration   // -T: the whole command's time limit
+	debug      string          // -d: accepted for CTDB compatibility
+	ctx        context.Context // ends at -T
+	// callTimeout is what one control of the running command may take:
+	// timeout, or maxRuntime for slow commands.
+	callTimeout time.Duration
+	// target is the node the command is about: control.ThisNode, or the
+	// PNN given with -n (one at a time for -n all).
+	target int
+	// loc is the zone times are shown in, as ctime(3) does (local time).
+	loc *time.Location
 }
 
 var commands = map[string]*command{}

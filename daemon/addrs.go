@@ -1,0 +1,410 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/ctdb-go/ctdb-go/daemon/nodeflag"
+	"github.com/ctdb-go/ctdb-go/daemon/state"
+	"github.com/ctdb-go/ctdb-go/recoverd"
+)
+
+// lifetime is the kernel lifetime for an address added now: the whole
+// seconds left on the lease, rounded down, so the kernel drops the address
+// no later than the lease ends. Zero means "do not hold it".
+func lifetime(leaseExp, now time.Time) time.Duration {
+	left := leaseExp.Sub(now)
+	if left < time.Second {
+		return 0
+	}
+	return left.Truncate(time.Second)
+}
+
+// leaseLoop renews this node's lease with the leader every
+// LeaseRenewIntervalMs. The node remembers when it sent each request and,
+// on the grant, extends its lease to that send time + LeaseTime.
+func (d *Daemon) leaseLoop(ctx context.Context) {
+	for {
+		iv := d.tun.LeaseRenewInterval()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(iv):
+		}
+		leader, gen := d.rec.Leader()
+		if leader < 0 {
+			continue
+		}
+		now := time.Now()
+		d.mu.Lock()
+		d.seq++
+		seq := d.seq
+		d.sent[seq] = now
+		for s, t := range d.sent {
+			if now.Sub(t) > 10*time.Second {
+				delete(d.sent, s)
+			}
+		}
+		req := recoverd.LeaseRequest{PNN: d.pnn, Seq: seq, Generation: gen, StateBoot: d.boot, StateVersion: d.version}
+		d.mu.Unlock()
+		if leader == d.pnn {
+			if g, ok := d.rec.HandleLease(req); ok {
+				d.onGrant(g)
+			}
+			continue
+		}
+		b, _ := json.Marshal(req)
+		if err := d.mem.Send(leader, recoverd.KindLease, b, false); err != nil {
+			d.log.Debug("sending lease request", "leader", leader, "err", err)
+		}
+	}
+}
+
+// onGrant extends the lease by a leader's grant.
+func (d *Daemon) onGrant(g recoverd.LeaseGrant) {
+	d.mu.Lock()
+	if g.Generation < d.maxGen {
+		d.mu.Unlock()
+		return
+	}
+	d.maxGen = g.Generation
+	t, ok := d.sent[g.Seq]
+	if ok {
+		if exp := t.Add(g.LeaseTime); exp.After(d.leaseExp) {
+			d.leaseExp = exp
+		}
+	}
+	d.mu.Unlock()
+	if g.WantState {
+		d.forceReport()
+	}
+}
+
+// refreshLoop keeps held addresses' kernel lifetimes within the lease,
+// drops addresses whose lease is nearly gone, and notices addresses that
+// appeared or vanished behind our back.
+func (d *Daemon) refreshLoop(ctx context.Context) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	scan := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		d.refresh(ctx)
+		if time.Since(scan) >= time.Second {
+			scan = time.Now()
+			d.scanKernel()
+		}
+	}
+}
+
+func (d *Daemon) refresh(ctx context.Context) {
+	now := time.Now()
+	type todo struct {
+		h    heldAddr
+		addr netip.Addr
+		lft  time.Duration
+	}
+	var refresh, drop []todo
+	d.mu.Lock()
+	lft := lifetime(d.leaseExp, now)
+	for a, h := range d.held {
+		switch {
+		case lft == 0:
+			drop = append(drop, todo{h: *h, addr: a})
+			delete(d.held, a)
+		case h.kernelExp.Sub(now) < 600*time.Millisecond || now.Add(lft).Sub(h.kernelExp) >= time.Second:
+			refresh = append(refresh, todo{h: *h, addr: a, lft: lft})
+			h.kernelExp = now.Add(lft)
+		}
+	}
+	d.mu.Unlock()
+	for _, t := range refresh {
+		if err := d.k.AddAddr(t.h.iface, t.h.prefix, t.lft); err != nil {
+			d.log.Warn("refreshing address lifetime", "ip", t.h.prefix, "iface", t.h.iface, "err", err)
+		}
+	}
+	if len(drop) > 0 {
+		for _, t := range drop {
+			if err := d.k.DelAddr(t.h.iface, t.h.prefix); err != nil {
+				d.log.Warn("removing address", "ip", t.h.prefix, "err", err)
+			}
+			d.log.Warn("lease ran out: address dropped", "ip", t.addr, "iface", t.h.iface)
+		}
+		d.persistHeld()
+		d.noteChange()
+		go func() {
+			for _, t := range drop {
+				d.ev.Run(ctx, "releaseip", t.h.iface, t.addr.String(), strconv.Itoa(t.h.prefix.Bits()))
+			}
+		}()
+	}
+}
+
+// scanKernel compares the kernel's public addresses with what we hold.
+func (d *Daemon) scanKernel() {
+	all, err := d.k.AllAddrs()
+	if err != nil {
+		d.log.Warn("listing addresses", "err", err)
+		return
+	}
+	present := map[netip.Addr]string{}
+	for ifc, ps := range all {
+		for _, p := range ps {
+			if _, ok := d.public[p.Addr()]; ok {
+				present[p.Addr()] = ifc
+			}
+		}
+	}
+	changed := false
+	d.mu.Lock()
+	for a := range d.held {
+		if _, ok := present[a]; !ok {
+			d.log.Warn("held address vanished from the kernel", "ip", a)
+			delete(d.held, a)
+			changed = true
+		}
+	}
+	foreign := map[netip.Addr]string{}
+	for a, ifc := range present {
+		if _, ok := d.held[a]; !ok {
+			foreign[a] = ifc
+			if _, known := d.foreign[a]; !known {
+				d.log.Warn("public address configured here without being given to this node", "ip", a, "iface", ifc)
+			}
+		}
+	}
+	if len(foreign) != len(d.foreign) {
+		changed = true
+	}
+	d.foreign = foreign
+	d.mu.Unlock()
+	if changed {
+		d.persistHeld()
+		d.noteChange()
+	}
+}
+
+func (d *Daemon) persistHeld() {
+	d.mu.Lock()
+	var hs []state.Held
+	for _, h := range d.held {
+		hs = append(hs, state.Held{Prefix: h.prefix, Iface: h.iface, Expires: h.kernelExp})
+	}
+	d.mu.Unlock()
+	if err := d.store.SetHeld(hs); err != nil {
+		d.log.Warn("persisting held addresses", "err", err)
+	}
+}
+
+// take adds an address ordered by the leader: probe, add with a lifetime
+// within the lease, run takeip, announce.
+func (d *Daemon) take(ctx context.Context, a netip.Addr) (err error) {
+	pa, ok := d.public[a]
+	if !ok {
+		return fmt.Errorf("%s is not a public address of node %d", a, d.pnn)
+	}
+	d.mu.Lock()
+	flags := d.flagsLocked()
+	if !flags.CanHost() || d.runstate != "RUNNING" {
+		d.mu.Unlock()
+		return fmt.Errorf("node %d cannot host addresses (%s, %s)", d.pnn, flags, d.runstate)
+	}
+	if _, ok := d.held[a]; ok {
+		d.mu.Unlock()
+		return nil
+	}
+	iface := ""
+	for _, ifc := range pa.Ifaces {
+		if d.links[ifc] {
+			iface = ifc
+			break
+		}
+	}
+	d.mu.Unlock()
+	if iface == "" {
+		return fmt.Errorf("no interface with link up for %s (%v)", a, pa.Ifaces)
+	}
+	if err := d.probe(ctx, iface, a); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	lft := lifetime(d.leaseExp, time.Now())
+	if lft == 0 {
+		d.mu.Unlock()
+		return fmt.Errorf("node %d has no lease", d.pnn)
+	}
+	d.held[a] = &heldAddr{prefix: pa.Prefix, iface: iface, kernelExp: time.Now().Add(lft)}
+	delete(d.foreign, a)
+	d.owners[a] = d.pnn
+	d.mu.Unlock()
+	if err := d.k.AddAddr(iface, pa.Prefix, lft); err != nil {
+		d.mu.Lock()
+		delete(d.held, a)
+		d.mu.Unlock()
+		return fmt.Errorf("adding %s to %s: %w", pa.Prefix, iface, err)
+	}
+	d.persistHeld()
+	if err := d.k.Announce(iface, a); err != nil {
+		d.log.Warn("announcing address", "ip", a, "iface", iface, "err", err)
+	}
+	r := d.ev.Run(ctx, "takeip", iface, a.String(), strconv.Itoa(pa.Prefix.Bits()))
+	if !r.OK() {
+		d.mu.Lock()
+		delete(d.held, a)
+		d.mu.Unlock()
+		_ = d.k.DelAddr(iface, pa.Prefix)
+		d.persistHeld()
+		d.noteChange()
+		return fmt.Errorf("takeip event failed: %s", r.Summary())
+	}
+	d.log.Info("took address", "ip", pa.Prefix, "iface", iface)
+	d.noteChange()
+	go d.announceLater(iface, a)
+	return nil
+}
+
+// announceLater repeats the gratuitous ARP twice, 1.1 s apart as CTDB does,
+// while the address is still held.
+func (d *Daemon) announceLater(iface string, a netip.Addr) {
+	for range 2 {
+		time.Sleep(1100 * time.Millisecond)
+		d.mu.Lock()
+		_, ok := d.held[a]
+		d.mu.Unlock()
+		if !ok {
+			return
+		}
+		if err := d.k.Announce(iface, a); err != nil {
+			d.log.Debug("announcing address", "ip", a, "err", err)
+		}
+	}
+}
+
+// probe asks the network whether anyone still answers for a, retrying
+// every 100 ms up to TakeIPProbeTimeoutMs. Someone answering to the end
+// means the address is not taken: a ghost of an old holder would otherwise
+// share it.
+func (d *Daemon) probe(ctx context.Context, iface string, a netip.Addr) error {
+	wait := d.tun.ARPProbeWait()
+	deadline := time.Now().Add(d.tun.TakeIPProbeTimeout())
+	for {
+		mac, err := d.k.Probe(ctx, iface, a, wait)
+		if err != nil {
+			d.log.Warn("probing address", "ip", a, "iface", iface, "err", err)
+			return nil
+		}
+		if mac == nil {
+			d.mu.Lock()
+			delete(d.probeAnswers, a)
+			d.mu.Unlock()
+			return nil
+		}
+		d.mu.Lock()
+		d.probeAnswers[a] = mac.String()
+		d.mu.Unlock()
+		if time.Now().After(deadline) {
+			d.log.Error("address still answered by another host; not taking it", "ip", a, "mac", mac.String())
+			return fmt.Errorf("%s still answered by %s", a, mac)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// release removes an address: releaseip first, then the address.
+func (d *Daemon) release(ctx context.Context, a netip.Addr, newHolder int) error {
+	d.mu.Lock()
+	h, ok := d.held[a]
+	var hv heldAddr
+	if ok {
+		hv = *h
+	} else if ifc, f := d.foreign[a]; f {
+		pfx := netip.PrefixFrom(a, 32)
+		if pa, ok := d.public[a]; ok {
+			pfx = pa.Prefix
+		}
+		hv = heldAddr{prefix: pfx, iface: ifc}
+		ok = true
+	}
+	d.owners[a] = newHolder
+	d.mu.Unlock()
+	if !ok {
+		return nil // redundant release
+	}
+	r := d.ev.Run(ctx, "releaseip", hv.iface, a.String(), strconv.Itoa(hv.prefix.Bits()))
+	err := d.k.DelAddr(hv.iface, hv.prefix)
+	d.mu.Lock()
+	delete(d.held, a)
+	delete(d.foreign, a)
+	d.mu.Unlock()
+	d.persistHeld()
+	d.noteChange()
+	if err != nil {
+		return fmt.Errorf("removing %s from %s: %w", hv.prefix, hv.iface, err)
+	}
+	d.log.Info("released address", "ip", hv.prefix, "iface", hv.iface, "new_holder", newHolder)
+	if !r.OK() {
+		return fmt.Errorf("releaseip event failed (address removed): %s", r.Summary())
+	}
+	return nil
+}
+
+// dropAll releases every address this node holds, without waiting for a
+// leader (stop, ban, shutdown).
+func (d *Daemon) dropAll(ctx context.Context, why string) {
+	d.mu.Lock()
+	var addrs []netip.Addr
+	for a := range d.held {
+		addrs = append(addrs, a)
+	}
+	for a := range d.foreign {
+		addrs = append(addrs, a)
+	}
+	d.mu.Unlock()
+	slices.SortFunc(addrs, func(a, b netip.Addr) int { return a.Compare(b) })
+	for _, a := range addrs {
+		if err := d.release(ctx, a, -1); err != nil {
+			d.log.Warn("releasing address", "ip", a, "why", why, "err", err)
+		}
+	}
+}
+
+// nodeState is the report sent to the leader.
+func (d *Daemon) nodeStateLocked() recoverd.NodeState {
+	st := recoverd.NodeState{
+		PNN: d.pnn, Boot: d.boot, Version: d.version,
+		Flags: d.flagsLocked(), RunState: d.runstate,
+	}
+	if d.banUntil.After(time.Now()) && d.admin&nodeflag.Banned != 0 {
+		st.Flags |= nodeflag.Banned
+	}
+	for _, pa := range d.conf.PublicAddresses {
+		st.Known = append(st.Known, recoverd.PublicAddr{Prefix: pa.Prefix, Ifaces: pa.Ifaces})
+		for _, ifc := range pa.Ifaces {
+			if d.links[ifc] {
+				st.Available = append(st.Available, pa.Prefix.Addr())
+				break
+			}
+		}
+	}
+	for a := range d.held {
+		st.Held = append(st.Held, a)
+	}
+	for a := range d.foreign {
+		st.Held = append(st.Held, a)
+	}
+	slices.SortFunc(st.Held, func(a, b netip.Addr) int { return a.Compare(b) })
+	return st
+}

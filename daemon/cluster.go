@@ -1,0 +1,360 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/ctdb-go/ctdb-go/daemon/config"
+	"github.com/ctdb-go/ctdb-go/daemon/control"
+	"github.com/ctdb-go/ctdb-go/daemon/member"
+	"github.com/ctdb-go/ctdb-go/ipalloc"
+	"github.com/ctdb-go/ctdb-go/recoverd"
+	"github.com/ctdb-go/ctdb-go/recoverd/clusterlock"
+)
+
+// kindControl forwards a control.Request to another node.
+const kindControl = "control"
+
+func (d *Daemon) setupCluster() error {
+	port := d.conf.Conf.Cluster.GossipPort
+	var self netip.Addr
+	var peers []netip.AddrPort
+	var nodes []int
+	for _, n := range d.conf.Nodes {
+		if n.Deleted {
+			continue
+		}
+		nodes = append(nodes, n.PNN)
+		if n.PNN == d.pnn {
+			self = n.Addr
+		} else {
+			peers = append(peers, netip.AddrPortFrom(n.Addr, uint16(port)))
+		}
+	}
+	var key []byte
+	if f := d.conf.Conf.Cluster.GossipKeyFile; f != "" {
+		key = d.conf.Conf.Cluster.GossipKey
+		if len(key) == 0 {
+			return fmt.Errorf("gossip key file %s: no key", f)
+		}
+	}
+	var err error
+	d.mem, err = member.New(member.Config{
+		Cluster:        d.conf.Conf.Cluster.Name,
+		PNN:            d.pnn,
+		Bind:           netip.AddrPortFrom(self, uint16(port)),
+		Peers:          peers,
+		Key:            key,
+		ProbeInterval:  d.tun.ProbeInterval(),
+		ProbeTimeout:   d.tun.ProbeTimeout(),
+		SuspicionMult:  d.tun.SuspicionMult(),
+		GossipInterval: d.tun.GossipInterval(),
+		Logger:         d.cfg.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("starting membership: %w", err)
+	}
+	var lock recoverd.Lock
+	if spec := d.conf.Conf.Cluster.ClusterLock; spec != "" {
+		l, err := clusterlock.New(spec, clusterlock.Options{PNN: d.pnn, Logger: d.cfg.Logger})
+		if err != nil {
+			return fmt.Errorf("cluster lock %q: %w", spec, err)
+		}
+		lock = func(ctx context.Context) (<-chan struct{}, func() error, error) {
+			h, err := l.TryLock(ctx)
+			if err != nil {
+				return nil, nil, err
+			}
+			return h.Lost(), h.Release, nil
+		}
+	} else {
+		d.log.Warn("no cluster lock configured: leadership relies on quorum alone")
+	}
+	d.rec, err = recoverd.New(recoverd.Config{
+		PNN:       d.pnn,
+		Nodes:     nodes,
+		Lock:      lock,
+		Quorum:    d.conf.Conf.Cluster.Quorum == config.QuorumMajority,
+		FailoverDisabled: d.conf.Conf.Failover.Disabled,
+		Tunables:  d.tun,
+		Transport: transport{d},
+		Store:     d.store,
+		Ban:       d.banRemote,
+		Allocate:  allocate,
+		Logger:    d.cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	d.mem.Handle(recoverd.KindLease, d.onLeaseRequest)
+	d.mem.Handle(recoverd.KindGrant, func(_ context.Context, _ int, b []byte) ([]byte, error) {
+		var g recoverd.LeaseGrant
+		if err := json.Unmarshal(b, &g); err != nil {
+			return nil, err
+		}
+		d.onGrant(g)
+		return nil, nil
+	})
+	d.mem.Handle(recoverd.KindState, func(_ context.Context, _ int, b []byte) ([]byte, error) {
+		var st recoverd.NodeState
+		if err := json.Unmarshal(b, &st); err != nil {
+			return nil, err
+		}
+		d.rec.UpdateState(st)
+		return nil, nil
+	})
+	d.mem.Handle(recoverd.KindTake, d.onOrder(recoverd.KindTake))
+	d.mem.Handle(recoverd.KindRelease, d.onOrder(recoverd.KindRelease))
+	d.mem.Handle(recoverd.KindIPReallocated, func(ctx context.Context, _ int, _ []byte) ([]byte, error) {
+		d.ipreallocated(ctx)
+		return nil, nil
+	})
+	d.mem.Handle(recoverd.KindTrigger, func(_ context.Context, from int, b []byte) ([]byte, error) {
+		var t recoverd.Trigger
+		_ = json.Unmarshal(b, &t)
+		d.rec.Trigger(fmt.Sprintf("node %d: %s", from, t.Reason))
+		return nil, nil
+	})
+	d.mem.Handle(kindControl, func(ctx context.Context, _ int, b []byte) ([]byte, error) {
+		var req control.Request
+		if err := json.Unmarshal(b, &req); err != nil {
+			return nil, err
+		}
+		req.Target = control.ThisNode
+		return json.Marshal(d.Handle(ctx, req))
+	})
+	return nil
+}
+
+func (d *Daemon) onLeaseRequest(_ context.Context, from int, b []byte) ([]byte, error) {
+	var req recoverd.LeaseRequest
+	if err := json.Unmarshal(b, &req); err != nil {
+		return nil, err
+	}
+	g, ok := d.rec.HandleLease(req)
+	if !ok {
+		return nil, nil
+	}
+	out, _ := json.Marshal(g)
+	return nil, d.mem.Send(from, recoverd.KindGrant, out, false)
+}
+
+func (d *Daemon) onOrder(kind string) func(context.Context, int, []byte) ([]byte, error) {
+	return func(ctx context.Context, from int, b []byte) ([]byte, error) {
+		var o recoverd.Order
+		if err := json.Unmarshal(b, &o); err != nil {
+			return nil, err
+		}
+		d.mu.Lock()
+		stale := o.Generation < d.maxGen
+		d.mu.Unlock()
+		rep := recoverd.OrderReply{Errors: make([]string, len(o.Addrs))}
+		if stale {
+			for i := range rep.Errors {
+				rep.Errors[i] = fmt.Sprintf("order from generation %d, but generation %d is current", o.Generation, d.maxGen)
+			}
+			return json.Marshal(rep)
+		}
+		for i, a := range o.Addrs {
+			var err error
+			if kind == recoverd.KindTake {
+				err = d.take(ctx, a)
+				if err != nil {
+					d.mu.Lock()
+					rep.ProbeAnswers = append(rep.ProbeAnswers, d.probeAnswers[a])
+					d.mu.Unlock()
+				}
+			} else {
+				nh := -1
+				if i < len(o.NewHolder) {
+					nh = o.NewHolder[i]
+				}
+				err = d.release(ctx, a, nh)
+			}
+			if err != nil {
+				rep.Errors[i] = err.Error()
+			}
+		}
+		return json.Marshal(rep)
+	}
+}
+
+// ipreallocated runs the ipreallocated event after a takeover run.
+func (d *Daemon) ipreallocated(ctx context.Context) {
+	d.mu.Lock()
+	d.lastRecovery = time.Now()
+	d.mu.Unlock()
+	start := time.Now()
+	if r := d.ev.Run(ctx, "ipreallocated"); !r.OK() {
+		d.log.Warn("ipreallocated event failed", "err", r.Summary())
+	}
+	d.mu.Lock()
+	d.lastRecTook = time.Since(start)
+	d.mu.Unlock()
+}
+
+// reportLoop tells the leader this node's state whenever it changes, and
+// keeps the memberlist meta (flags, leader, generation) current.
+func (d *Daemon) reportLoop(ctx context.Context) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var lastMeta member.Meta
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.changed:
+		case <-tick.C:
+		}
+		leader, gen := d.rec.Leader()
+		d.mu.Lock()
+		st := d.nodeStateLocked()
+		fp := fingerprint(st)
+		if fp != d.lastTold {
+			d.version++
+			st.Version = d.version
+		}
+		flags := st.Flags
+		d.mu.Unlock()
+		meta := member.Meta{PNN: d.pnn, Flags: flags, Generation: gen, Leader: -1}
+		if leader == d.pnn {
+			meta.Leader = d.pnn
+		}
+		if meta != lastMeta {
+			if err := d.mem.SetMeta(meta); err != nil {
+				d.log.Debug("updating member meta", "err", err)
+			} else {
+				lastMeta = meta
+			}
+		}
+		if fp != d.lastTold && leader >= 0 {
+			if d.sendState(leader, st) {
+				d.mu.Lock()
+				d.lastTold = fp
+				d.mu.Unlock()
+			}
+		}
+	}
+}
+
+// forceReport sends the full state to the leader at the next tick.
+func (d *Daemon) forceReport() {
+	d.mu.Lock()
+	d.lastTold = ""
+	d.mu.Unlock()
+	d.noteChange()
+}
+
+func (d *Daemon) sendState(leader int, st recoverd.NodeState) bool {
+	if leader == d.pnn {
+		d.rec.UpdateState(st)
+		return true
+	}
+	b, _ := json.Marshal(st)
+	if err := d.mem.Send(leader, recoverd.KindState, b, true); err != nil {
+		d.log.Debug("sending state to leader", "leader", leader, "err", err)
+		return false
+	}
+	return true
+}
+
+func fingerprint(st recoverd.NodeState) string {
+	st.Version = 0
+	b, _ := json.Marshal(st)
+	return string(b)
+}
+
+// banRemote bans a node through its own control.
+func (d *Daemon) banRemote(ctx context.Context, pnn int, period time.Duration) error {
+	resp := d.forward(ctx, control.Request{Command: control.CmdBan, Args: []string{fmt.Sprint(int(period.Seconds()))}, Target: pnn})
+	if resp.ExitCode != 0 {
+		return errors.New(resp.Error)
+	}
+	return nil
+}
+
+// forward sends a control to another node and returns its answer.
+func (d *Daemon) forward(ctx context.Context, req control.Request) control.Response {
+	pnn := req.Target
+	req.Target = control.ThisNode
+	if pnn == d.pnn {
+		return d.Handle(ctx, req)
+	}
+	b, _ := json.Marshal(req)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out, err := d.mem.Request(ctx, pnn, kindControl, b)
+	if err != nil {
+		return control.Response{ExitCode: 1, Error: fmt.Sprintf("node %d: %v", pnn, err)}
+	}
+	var resp control.Response
+	if err := json.Unmarshal(out, &resp); err != nil {
+		return control.Response{ExitCode: 1, Error: fmt.Sprintf("node %d: bad answer: %v", pnn, err)}
+	}
+	return resp
+}
+
+// transport adapts member to recoverd, delivering to this node locally.
+type transport struct{ d *Daemon }
+
+func (t transport) Peers() []recoverd.Peer {
+	var out []recoverd.Peer
+	for _, p := range t.d.mem.Members() {
+		out = append(out, recoverd.Peer{PNN: p.PNN, Alive: p.Alive, Flags: p.Meta.Flags,
+			Leader: p.Meta.Leader, Generation: p.Meta.Generation})
+	}
+	if !slices.ContainsFunc(out, func(p recoverd.Peer) bool { return p.PNN == t.d.pnn }) {
+		t.d.mu.Lock()
+		f := t.d.flagsLocked()
+		t.d.mu.Unlock()
+		out = append(out, recoverd.Peer{PNN: t.d.pnn, Alive: true, Flags: f, Leader: -1})
+	}
+	return out
+}
+
+func (t transport) Request(ctx context.Context, pnn int, kind string, payload []byte) ([]byte, error) {
+	if pnn == t.d.pnn {
+		switch kind {
+		case recoverd.KindTake, recoverd.KindRelease:
+			return t.d.onOrder(kind)(ctx, pnn, payload)
+		}
+		return nil, fmt.Errorf("local request of kind %q", kind)
+	}
+	return t.d.mem.Request(ctx, pnn, kind, payload)
+}
+
+func (t transport) Send(pnn int, kind string, payload []byte, reliable bool) error {
+	if pnn == t.d.pnn {
+		if kind == recoverd.KindIPReallocated {
+			go t.d.ipreallocated(context.Background())
+		}
+		return nil
+	}
+	return t.d.mem.Send(pnn, kind, payload, reliable)
+}
+
+// allocate adapts ipalloc to recoverd.
+func allocate(in recoverd.AllocInput) map[netip.Addr]int {
+	ai := ipalloc.Input{
+		Algorithm:    ipalloc.Algorithm(in.Algorithm),
+		NoIPTakeover: in.NoIPTakeover,
+		NoIPFailback: in.NoIPFailback,
+	}
+	for _, n := range in.Nodes {
+		ai.Nodes = append(ai.Nodes, ipalloc.Node{PNN: n.PNN, CanHost: n.CanHost})
+	}
+	for _, ip := range in.IPs {
+		ai.IPs = append(ai.IPs, ipalloc.IP{Addr: ip.Addr, Current: ip.Current, KnownOn: ip.KnownOn, AvailableOn: ip.AvailableOn})
+	}
+	out := map[netip.Addr]int{}
+	for _, a := range ipalloc.Allocate(ai).Assignments {
+		out[a.Addr] = a.PNN
+	}
+	return out
+}
+

@@ -1,0 +1,463 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ctdb-go/ctdb-go/daemon/config"
+	"github.com/ctdb-go/ctdb-go/daemon/control"
+	"github.com/ctdb-go/ctdb-go/daemon/nodeflag"
+	"github.com/ctdb-go/ctdb-go/recoverd"
+)
+
+func ok(v any) control.Response {
+	if v == nil {
+		return control.Response{}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fail(1, "encoding answer: %v", err)
+	}
+	return control.Response{Data: b}
+}
+
+func fail(code int, format string, args ...any) control.Response {
+	return control.Response{ExitCode: code, Error: fmt.Sprintf(format, args...)}
+}
+
+// Handle serves one control (control.Handler).
+func (d *Daemon) Handle(ctx context.Context, req control.Request) control.Response {
+	if req.Target != control.ThisNode && req.Target != d.pnn {
+		if !slices.ContainsFunc(d.conf.Nodes, func(n config.Node) bool { return n.PNN == req.Target && !n.Deleted }) {
+			return fail(1, "node %d does not exist", req.Target)
+		}
+		return d.forward(ctx, req)
+	}
+	a := req.Args
+	switch req.Command {
+	case control.CmdPNN:
+		return ok(control.PNN{PNN: d.pnn})
+	case control.CmdStatus, control.CmdNodeStatus:
+		return ok(d.status())
+	case control.CmdLeader:
+		l, _ := d.rec.Leader()
+		return ok(control.Leader{PNN: l})
+	case control.CmdListNodes:
+		var out []control.NodeAddr
+		for _, n := range d.conf.Nodes {
+			out = append(out, control.NodeAddr{PNN: n.PNN, Address: n.Addr, Deleted: n.Deleted})
+		}
+		return ok(out)
+	case control.CmdIP:
+		all := slices.Contains(a, "all")
+		return ok(d.ips(ctx, all))
+	case "held":
+		d.mu.Lock()
+		st := d.nodeStateLocked()
+		d.mu.Unlock()
+		return ok(st.Held)
+	case control.CmdIfaces:
+		return ok(d.ifaces())
+	case control.CmdUptime:
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return ok(control.Uptime{PNN: d.pnn, Now: time.Now(), Started: d.started,
+			LastRecovery: d.lastRecovery, LastRecoveryDuration: d.lastRecTook})
+	case control.CmdListVars:
+		return ok(d.tun.List())
+	case control.CmdGetVar:
+		if len(a) != 1 {
+			return fail(2, "usage: getvar NAME")
+		}
+		v, found := d.tun.Get(a[0])
+		if !found {
+			return fail(1, "No such tunable %s", a[0])
+		}
+		return ok(control.Tunable{Name: canonicalName(d.tun.List(), a[0]), Value: v})
+	case control.CmdSetVar:
+		if len(a) != 2 {
+			return fail(2, "usage: setvar NAME VALUE")
+		}
+		v, err := strconv.ParseUint(a[1], 10, 32)
+		if err != nil {
+			return fail(1, "invalid value %q for %s: want a non-negative integer", a[1], a[0])
+		}
+		warn, err := d.tun.Set(a[0], uint32(v))
+		if err != nil {
+			return fail(1, "%v", err)
+		}
+		return control.Response{Notice: warn}
+	case control.CmdDisable:
+		return d.setAdmin(ctx, nodeflag.PermanentlyDisabled, true, "disabled", 0)
+	case control.CmdEnable:
+		return d.setAdmin(ctx, nodeflag.PermanentlyDisabled, false, "disabled", 0)
+	case control.CmdStop:
+		return d.setAdmin(ctx, nodeflag.Stopped, true, "stopped", 0)
+	case control.CmdContinue:
+		return d.setAdmin(ctx, nodeflag.Stopped, false, "stopped", 0)
+	case control.CmdBan:
+		if len(a) != 1 {
+			return fail(2, "usage: ban BANTIME")
+		}
+		secs, err := strconv.ParseUint(a[0], 10, 32)
+		if err != nil || secs == 0 {
+			return fail(1, "Ban time cannot be zero")
+		}
+		return d.setAdmin(ctx, nodeflag.Banned, true, "banned", time.Duration(secs)*time.Second)
+	case control.CmdUnban:
+		return d.setAdmin(ctx, nodeflag.Banned, false, "banned", 0)
+	case control.CmdIPReallocate, "sync":
+		return d.ipreallocate(ctx, req.DryRun)
+	case control.CmdMoveIP:
+		if len(a) != 2 {
+			return fail(2, "usage: moveip IP PNN")
+		}
+		ip, err := netip.ParseAddr(a[0])
+		if err != nil {
+			return fail(1, "invalid IP address %q", a[0])
+		}
+		pnn, err := strconv.Atoi(a[1])
+		if err != nil {
+			return fail(1, "invalid PNN %q", a[1])
+		}
+		return d.onLeader(ctx, control.Request{Command: "leader-moveip", Args: []string{ip.String(), strconv.Itoa(pnn)}})
+	case "leader-moveip":
+		ip, _ := netip.ParseAddr(a[0])
+		pnn, _ := strconv.Atoi(a[1])
+		if err := d.rec.MoveIP(ctx, ip, pnn); err != nil {
+			return fail(1, "%v", err)
+		}
+		return ok(nil)
+	case "leader-ipreallocate":
+		if req.DryRun {
+			p, err := d.rec.DryRun()
+			if err != nil {
+				return fail(1, "%v", err)
+			}
+			return ok(p)
+		}
+		if err := d.rec.RunNow(ctx); err != nil {
+			return fail(1, "%v", err)
+		}
+		return ok(control.Plan{})
+	case control.CmdReloadIPs:
+		return d.reloadIPs(ctx)
+	case control.CmdEvent:
+		return d.event(ctx, a)
+	case control.CmdGratARP:
+		if len(a) != 2 {
+			return fail(2, "usage: gratarp IP IFACE")
+		}
+		ip, err := netip.ParseAddr(a[0])
+		if err != nil {
+			return fail(1, "invalid IP address %q", a[0])
+		}
+		if err := d.k.Announce(a[1], ip); err != nil {
+			return fail(1, "%v", err)
+		}
+		return ok(nil)
+	case control.CmdRunState:
+		d.mu.Lock()
+		rs := d.runstate
+		d.mu.Unlock()
+		if len(a) > 0 && !slices.ContainsFunc(a, func(s string) bool { return strings.EqualFold(s, rs) }) {
+			return fail(1, "CTDB not in required run state (got %s)", rs)
+		}
+		return ok(control.RunState{State: rs})
+	case control.CmdShutdown:
+		select {
+		case d.shutdownReq <- struct{}{}:
+		default:
+		}
+		return ok(nil)
+	}
+	return fail(2, "unknown control %q", req.Command)
+}
+
+
+// onLeader sends a control to the leader.
+func (d *Daemon) onLeader(ctx context.Context, req control.Request) control.Response {
+	l, _ := d.rec.Leader()
+	if l < 0 {
+		return fail(1, "no leader (recovery master) elected: cannot reallocate")
+	}
+	req.Target = l
+	return d.forward(ctx, req)
+}
+
+func (d *Daemon) ipreallocate(ctx context.Context, dry bool) control.Response {
+	return d.onLeader(ctx, control.Request{Command: "leader-ipreallocate", DryRun: dry})
+}
+
+// setAdmin sets or clears an admin flag, persists it, and waits for the
+// leader's takeover run, as CTDB's CLI does.
+func (d *Daemon) setAdmin(ctx context.Context, bit nodeflag.Flags, set bool, word string, period time.Duration) control.Response {
+	d.mu.Lock()
+	has := d.admin&bit != 0
+	if has == set {
+		d.mu.Unlock()
+		notice := fmt.Sprintf("Node %d is already %s", d.pnn, word)
+		if !set {
+			notice = fmt.Sprintf("Node %d is not %s", d.pnn, word)
+		}
+		return control.Response{Notice: notice}
+	}
+	if set {
+		d.admin |= bit
+	} else {
+		d.admin &^= bit
+	}
+	if bit == nodeflag.Banned {
+		if set {
+			d.banUntil = time.Now().Add(period)
+		} else {
+			d.banUntil = time.Time{}
+		}
+	}
+	flags, until := d.admin, d.banUntil
+	d.mu.Unlock()
+	if err := d.store.SetAdminFlags(flags, until); err != nil {
+		return fail(1, "persisting flags: %v", err)
+	}
+	d.log.Info("admin flags changed", "flags", flags.String())
+	d.noteChange()
+	if set && bit&(nodeflag.Stopped|nodeflag.Banned) != 0 {
+		// An inactive node drops its addresses itself, leader or not.
+		d.dropAll(ctx, word)
+	}
+	if bit == nodeflag.Banned && set {
+		go func() {
+			t := time.NewTimer(period)
+			defer t.Stop()
+			<-t.C
+			d.mu.Lock()
+			still := d.admin&nodeflag.Banned != 0 && !time.Now().Before(d.banUntil)
+			d.mu.Unlock()
+			if still {
+				d.log.Info("ban period over")
+				d.setAdmin(context.Background(), nodeflag.Banned, false, "banned", 0)
+			}
+		}()
+	}
+	// Let the report reach the leader, then wait for its run.
+	time.Sleep(150 * time.Millisecond)
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if r := d.ipreallocate(wctx, false); r.ExitCode != 0 {
+		return control.Response{Notice: "takeover run not confirmed: " + r.Error}
+	}
+	return ok(nil)
+}
+
+func (d *Daemon) status() control.Status {
+	peers := map[int]recoverd.Peer{}
+	for _, p := range (transport{d}).Peers() {
+		peers[p.PNN] = p
+	}
+	leader, gen := d.rec.Leader()
+	st := control.Status{PNN: d.pnn, Generation: uint32(gen), Leader: leader}
+	d.mu.Lock()
+	self := d.flagsLocked()
+	partial := false
+	for _, up := range d.links {
+		if !up {
+			partial = true
+		}
+	}
+	d.mu.Unlock()
+	for _, n := range d.conf.Nodes {
+		ns := control.NodeStatus{PNN: n.PNN, Address: n.Addr, ThisNode: n.PNN == d.pnn}
+		switch p, ok := peers[n.PNN]; {
+		case n.Deleted:
+			ns.Flags = nodeflag.Deleted
+		case n.PNN == d.pnn:
+			ns.Flags = self
+			ns.PartiallyOnline = partial && self == 0
+		case !ok || !p.Alive:
+			ns.Flags = nodeflag.Disconnected | nodeflag.Unhealthy
+		default:
+			ns.Flags = p.Flags
+		}
+		st.Nodes = append(st.Nodes, ns)
+	}
+	if leader < 0 {
+		st.RecoveryMode = 1
+	}
+	rs := d.rec.Status()
+	st.DuplicatesResolved = rs.DuplicatesResolved
+	return st
+}
+
+// ips lists public addresses with their holders. Holders come from every
+// connected node's own report of what it holds, so the answer is the truth
+// of the moment, not a belief.
+func (d *Daemon) ips(ctx context.Context, all bool) control.IPs {
+	holders := d.clusterHolders(ctx)
+	out := control.IPs{PNN: d.pnn, All: all}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	seen := map[netip.Addr]bool{}
+	add := func(p netip.Prefix, configured []string) {
+		a := p.Addr()
+		if seen[a] {
+			return
+		}
+		seen[a] = true
+		ip := control.PublicIP{Addr: a, Bits: p.Bits(), PNN: -1, Configured: configured}
+		if h, ok := holders[a]; ok {
+			ip.PNN = h
+		}
+		if h, ok := d.held[a]; ok {
+			ip.Active = h.iface
+		}
+		for _, ifc := range configured {
+			if d.links[ifc] {
+				ip.Available = append(ip.Available, ifc)
+			}
+		}
+		ip.ProbeAnswer = d.probeAnswers[a]
+		out.IPs = append(out.IPs, ip)
+	}
+	for _, pa := range d.conf.PublicAddresses {
+		add(pa.Prefix, pa.Ifaces)
+	}
+	if all {
+		for a := range holders {
+			if !seen[a] {
+				add(netip.PrefixFrom(a, a.BitLen()), nil)
+			}
+		}
+	}
+	slices.SortFunc(out.IPs, func(x, y control.PublicIP) int { return x.Addr.Compare(y.Addr) })
+	return out
+}
+
+// clusterHolders asks every connected node what it holds.
+func (d *Daemon) clusterHolders(ctx context.Context) map[netip.Addr]int {
+	out := map[netip.Addr]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, p := range (transport{d}).Peers() {
+		if !p.Alive {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			resp := d.forward(cctx, control.Request{Command: "held", Target: p.PNN})
+			var held []netip.Addr
+			if resp.ExitCode != 0 || json.Unmarshal(resp.Data, &held) != nil {
+				return
+			}
+			mu.Lock()
+			for _, a := range held {
+				if cur, ok := out[a]; !ok || p.PNN < cur {
+					out[a] = p.PNN
+				}
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func (d *Daemon) ifaces() []control.Iface {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	refs := map[string]int{}
+	for _, h := range d.held {
+		refs[h.iface]++
+	}
+	var out []control.Iface
+	for ifc := range d.publicIfaces() {
+		out = append(out, control.Iface{Name: ifc, LinkUp: d.links[ifc], References: refs[ifc]})
+	}
+	slices.SortFunc(out, func(a, b control.Iface) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func (d *Daemon) reloadIPs(ctx context.Context) control.Response {
+	return fail(1, "reloadips: %v", errors.New("not supported yet: restart ctdbd to reread public_addresses"))
+}
+
+// event serves `ctdb event ...`.
+func (d *Daemon) event(ctx context.Context, a []string) control.Response {
+	if len(a) > 1 && a[1] == "legacy" {
+		a = append([]string{a[0]}, a[2:]...)
+	}
+	if len(a) == 0 {
+		return fail(2, "usage: event run|status|script ...")
+	}
+	switch a[0] {
+	case "status":
+		ev := "monitor"
+		if len(a) > 1 {
+			ev = a[1]
+		}
+		r, found := d.ev.Status(ev)
+		if !found {
+			return fail(22, "Event %s has never run in legacy", ev)
+		}
+		st := r.Control()
+		resp := ok(st)
+		resp.ExitCode = st.Summary
+		return resp
+	case "run":
+		if len(a) < 2 {
+			return fail(2, "usage: event run EVENT [ARGS...]")
+		}
+		r := d.ev.Run(ctx, a[1], a[2:]...)
+		st := r.Control()
+		resp := ok(st)
+		resp.ExitCode = st.Summary
+		return resp
+	case "script":
+		if len(a) < 2 {
+			return fail(2, "usage: event script list|enable|disable [SCRIPT]")
+		}
+		switch a[1] {
+		case "list":
+			s, err := d.ev.Scripts()
+			if err != nil {
+				return fail(1, "%v", err)
+			}
+			return ok(s)
+		case "enable", "disable":
+			if len(a) != 3 {
+				return fail(2, "usage: event script %s SCRIPT", a[1])
+			}
+			var err error
+			if a[1] == "enable" {
+				err = d.ev.Enable(a[2])
+			} else {
+				err = d.ev.Disable(a[2])
+			}
+			if err != nil {
+				return fail(1, "%v", err)
+			}
+			return ok(nil)
+		}
+	}
+	return fail(2, "unknown event command %q", a[0])
+}
+
+// canonicalName spells a tunable's name as CTDB lists it.
+func canonicalName(list []control.Tunable, name string) string {
+	for _, t := range list {
+		if strings.EqualFold(t.Name, name) {
+			return t.Name
+		}
+	}
+	return name
+}

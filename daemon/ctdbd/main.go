@@ -1,0 +1,152 @@
+// Command ctdbd is ctdb-go's node daemon: run it on every node of the
+// cluster. It only parses flags, sets up logging, and runs the daemon
+// until SIGTERM or SIGINT.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/ctdb-go/ctdb-go/daemon"
+	"github.com/ctdb-go/ctdb-go/daemon/config"
+	"github.com/ctdb-go/ctdb-go/daemon/netif"
+)
+
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ctdbd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	defBase := os.Getenv("CTDB_BASE")
+	if defBase == "" {
+		defBase = "/etc/ctdb"
+	}
+	configDir := fs.String("config-dir", defBase, "configuration directory: ctdb.conf, nodes, public_addresses, script.options, events.d/ ($CTDB_BASE)")
+	runDir := fs.String("run-dir", "/run/ctdb", "run directory: the control socket ctdbd.socket")
+	stateDir := fs.String("state-dir", "/var/lib/ctdb", "state directory: state.db")
+	check := fs.Bool("check-config", false, "check the configuration, print one FILE:LINE: problem per error, and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: ctdbd [--config-dir DIR] [--run-dir DIR] [--state-dir DIR] [--check-config]\n\n")
+		fmt.Fprintf(stderr, "ctdbd keeps the cluster's public addresses on its healthy nodes. Run it on every node.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "ctdbd: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "ctdb-go", version)
+		return 0
+	}
+	if *check {
+		return checkConfig(*configDir, stdout, stderr)
+	}
+
+	conf, err := config.Load(*configDir)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	logger, closeLog, err := setupLogging(conf.Conf.Logging, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "ctdbd: %v\n", err)
+		return 1
+	}
+	defer closeLog()
+	for _, w := range conf.Warnings {
+		logger.Warn(w.Error())
+	}
+
+	d, err := daemon.New(daemon.Config{ConfigDir: *configDir, RunDir: *runDir, StateDir: *stateDir, Logger: logger})
+	if err != nil {
+		logger.Error("cannot start", "err", err)
+		fmt.Fprintf(stderr, "ctdbd: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	logger.Info("ctdbd starting", "version", version, "pnn", d.PNN(), "config_dir", *configDir)
+	if err := d.Run(ctx); err != nil {
+		logger.Error("ctdbd stopped", "err", err)
+		fmt.Fprintf(stderr, "ctdbd: %v\n", err)
+		return 1
+	}
+	logger.Info("ctdbd stopped")
+	return 0
+}
+
+// checkConfig validates the configuration and this host's part in it.
+func checkConfig(dir string, stdout, stderr io.Writer) int {
+	conf, err := config.Load(dir)
+	var errs config.Errors
+	if err != nil && !errors.As(err, &errs) {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return 1
+	}
+	if conf != nil {
+		if k, kerr := netif.New(netif.Config{}); kerr == nil {
+			if local, lerr := k.LocalAddrs(); lerr == nil {
+				errs = append(errs, conf.CheckLocal(local)...)
+			}
+			for _, pa := range conf.PublicAddresses {
+				for _, ifc := range pa.Ifaces {
+					if !k.LinkExists(ifc) {
+						errs = append(errs, config.Error{File: conf.PublicAddressesFile,
+							Msg: fmt.Sprintf("unknown interface %s for public address %s", ifc, pa.Prefix)})
+					}
+				}
+			}
+		}
+		for _, w := range conf.Warnings {
+			fmt.Fprintf(stderr, "warning: %v\n", w)
+		}
+	}
+	for _, e := range errs {
+		fmt.Fprintln(stderr, e.Error())
+	}
+	if len(errs) > 0 {
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: configuration OK\n", dir)
+	return 0
+}
+
+// setupLogging follows [logging]: location "file:PATH", "stderr" or
+// "syslog…" (written to stderr, for journald to collect).
+func setupLogging(l config.Logging, stderr io.Writer) (*slog.Logger, func(), error) {
+	w := stderr
+	closeFn := func() {}
+	if path, ok := strings.CutPrefix(l.Location, "file:"); ok {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, nil, fmt.Errorf("creating log directory: %w", err)
+		}
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return nil, nil, fmt.Errorf("opening log file: %w", err)
+		}
+		w = f
+		closeFn = func() { f.Close() }
+	}
+	h := slog.NewTextHandler(w, &slog.HandlerOptions{Level: l.Level()})
+	return slog.New(h), closeFn, nil
+}

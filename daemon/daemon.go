@@ -1,0 +1,319 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ctdb-go/ctdb-go/daemon/config"
+	"github.com/ctdb-go/ctdb-go/daemon/member"
+	"github.com/ctdb-go/ctdb-go/daemon/monitor"
+	"github.com/ctdb-go/ctdb-go/daemon/nodeflag"
+	"github.com/ctdb-go/ctdb-go/daemon/state"
+	"github.com/ctdb-go/ctdb-go/recoverd"
+)
+
+// Config says where a node's files are.
+type Config struct {
+	ConfigDir string // ctdb.conf, nodes, public_addresses, events.d (CTDB_BASE)
+	RunDir    string // the control socket
+	StateDir  string // state.db
+	Logger    *slog.Logger
+	// Kernel replaces the real kernel seam (tests); nil means netif.Linux.
+	Kernel kernel
+}
+
+// Daemon is one node. Its mutable state is guarded by mu; the goroutines
+// started by Run read and change it only under mu and never hold mu across
+// I/O (netlink, scripts, network).
+type Daemon struct {
+	cfg     Config
+	conf    *config.Config
+	tun     *config.Tunables
+	pnn     int
+	log     *slog.Logger
+	store   *state.Store
+	k       kernel
+	ev      events
+	mem     *member.Member
+	rec     *recoverd.Recoverd
+	public  map[netip.Addr]config.PublicAddress
+	started time.Time
+	boot    int64
+	changed chan struct{} // node state changed: tell the leader
+	// shutdownReq is `ctdb shutdown`.
+	shutdownReq chan struct{}
+
+	// mu guards the fields below.
+	mu           sync.Mutex
+	runstate     string
+	healthy      bool
+	admin        nodeflag.Flags
+	banUntil     time.Time
+	links        map[string]bool // public interface → carrier
+	held         map[netip.Addr]*heldAddr
+	foreign      map[netip.Addr]string // public addresses on our ifaces we were not given → iface
+	leaseExp     time.Time
+	maxGen       uint64
+	seq          uint64
+	sent         map[uint64]time.Time
+	version      uint64
+	owners       map[netip.Addr]int // holder of each address as last told
+	lastRecovery time.Time
+	lastRecTook  time.Duration
+	probeAnswers map[netip.Addr]string
+	lastTold     string // fingerprint of the last NodeState sent
+	mon          *monitor.Monitor
+}
+
+// heldAddr is a public address this node holds.
+type heldAddr struct {
+	prefix    netip.Prefix
+	iface     string
+	kernelExp time.Time // when the kernel drops it unless refreshed
+}
+
+// New loads the configuration and opens local state; it starts nothing.
+func New(cfg Config) (*Daemon, error) {
+	if cfg.ConfigDir == "" {
+		cfg.ConfigDir = "/etc/ctdb"
+	}
+	if cfg.RunDir == "" {
+		cfg.RunDir = "/run/ctdb"
+	}
+	if cfg.StateDir == "" {
+		cfg.StateDir = "/var/lib/ctdb"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	conf, err := config.Load(cfg.ConfigDir)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{
+		cfg:          cfg,
+		conf:         conf,
+		tun:          conf.Tunables,
+		log:          cfg.Logger.With("component", "daemon"),
+		started:      time.Now(),
+		boot:         time.Now().UnixNano(),
+		changed:      make(chan struct{}, 1),
+		shutdownReq:  make(chan struct{}, 1),
+		runstate:     recoverd.RunStateInit,
+		links:        map[string]bool{},
+		held:         map[netip.Addr]*heldAddr{},
+		foreign:      map[netip.Addr]string{},
+		sent:         map[uint64]time.Time{},
+		owners:       map[netip.Addr]int{},
+		probeAnswers: map[netip.Addr]string{},
+		public:       map[netip.Addr]config.PublicAddress{},
+	}
+	for _, pa := range conf.PublicAddresses {
+		d.public[pa.Prefix.Addr()] = pa
+	}
+	d.k = cfg.Kernel
+	if d.k == nil {
+		if d.k, err = newLinux(cfg.Logger); err != nil {
+			return nil, err
+		}
+	}
+	local, err := d.k.LocalAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("listing local addresses: %w", err)
+	}
+	if d.pnn, err = conf.FindPNN(local); err != nil {
+		return nil, err
+	}
+	d.log = d.log.With("pnn", d.pnn)
+	for _, pa := range conf.PublicAddresses {
+		for _, ifc := range pa.Ifaces {
+			if !d.k.LinkExists(ifc) {
+				return nil, fmt.Errorf("%s: unknown interface %s for public address %s",
+					filepath.Join(cfg.ConfigDir, "public_addresses"), ifc, pa.Prefix)
+			}
+		}
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating state dir: %w", err)
+	}
+	if d.store, err = state.Open(filepath.Join(cfg.StateDir, "state.db")); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// PNN is this node's number.
+func (d *Daemon) PNN() int { return d.pnn }
+
+// Run runs the node until ctx ends, then shuts it down in CTDB's order:
+// hand the addresses over, run the shutdown event, leave the cluster.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.store.Close()
+	if err := d.restoreAdmin(); err != nil {
+		return err
+	}
+	d.cleanStale()
+	for ifc := range d.publicIfaces() {
+		if err := d.k.PromoteSecondaries(ifc); err != nil {
+			d.log.Warn("setting promote_secondaries", "iface", ifc, "err", err)
+		}
+		up, err := d.k.LinkUp(ifc)
+		if err != nil {
+			d.log.Warn("reading link state", "iface", ifc, "err", err)
+		}
+		d.links[ifc] = up
+	}
+	if err := d.setupEvents(); err != nil {
+		return err
+	}
+	if r := d.ev.Run(ctx, "init"); !r.OK() {
+		return fmt.Errorf("init event failed: %s", r.Summary())
+	}
+	d.setRunState(recoverd.RunStateSetup)
+	if r := d.ev.Run(ctx, "setup"); !r.OK() {
+		return fmt.Errorf("setup event failed: %s", r.Summary())
+	}
+	if err := d.setupCluster(); err != nil {
+		return err
+	}
+	ctl, err := d.setupControl()
+	if err != nil {
+		return err
+	}
+
+	// Everything below stops when run is cancelled; ctx ending starts
+	// the shutdown sequence first.
+	run, stop := context.WithCancel(context.Background())
+	defer stop()
+	g, gctx := errgroup.WithContext(run)
+	g.Go(func() error { return d.mem.Run(gctx) })
+	g.Go(func() error { return d.rec.Run(gctx) })
+	g.Go(func() error { return ctl.Run(gctx) })
+	g.Go(func() error { d.leaseLoop(gctx); return nil })
+	g.Go(func() error { d.refreshLoop(gctx); return nil })
+	g.Go(func() error { d.reportLoop(gctx); return nil })
+	g.Go(func() error { return d.watchLinks(gctx) })
+	g.Go(func() error { return d.startupAndMonitor(gctx) })
+
+	select {
+	case <-ctx.Done():
+	case <-gctx.Done():
+	case <-d.shutdownReq:
+	}
+	if run.Err() == nil && gctx.Err() != nil {
+		// A component failed.
+		stop()
+		err := g.Wait()
+		d.dropAll(context.Background(), "daemon failed")
+		return err
+	}
+	d.shutdown(gctx)
+	stop()
+	err = g.Wait()
+	d.dropAll(context.Background(), "shutdown")
+	d.ev.Run(context.Background(), "shutdown")
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// publicIfaces lists every interface named in public_addresses.
+func (d *Daemon) publicIfaces() map[string]bool {
+	m := map[string]bool{}
+	for _, pa := range d.conf.PublicAddresses {
+		for _, ifc := range pa.Ifaces {
+			m[ifc] = true
+		}
+	}
+	return m
+}
+
+func (d *Daemon) setRunState(s string) {
+	d.mu.Lock()
+	d.runstate = s
+	d.mu.Unlock()
+	d.log.Info("run state", "runstate", s)
+	d.noteChange()
+}
+
+// noteChange tells the report loop that the node state changed.
+func (d *Daemon) noteChange() {
+	select {
+	case d.changed <- struct{}{}:
+	default:
+	}
+}
+
+// flags is this node's own flag word.
+func (d *Daemon) flagsLocked() nodeflag.Flags {
+	f := d.admin
+	if !d.healthy {
+		f |= nodeflag.Unhealthy
+	}
+	return f
+}
+
+// cleanStale removes public addresses left from an earlier run: the
+// lease they were added under is gone with that run (and their kernel
+// lifetime may not have run out yet after a quick restart).
+func (d *Daemon) cleanStale() {
+	held, err := d.store.Held()
+	if err != nil {
+		d.log.Warn("reading held addresses", "err", err)
+	}
+	for _, h := range held {
+		if err := d.k.DelAddr(h.Iface, h.Prefix); err != nil {
+			d.log.Warn("removing stale address", "ip", h.Prefix, "iface", h.Iface, "err", err)
+		} else {
+			d.log.Info("removed address held before restart", "ip", h.Prefix, "iface", h.Iface)
+		}
+	}
+	all, err := d.k.AllAddrs()
+	if err != nil {
+		d.log.Warn("listing addresses", "err", err)
+	}
+	for ifc, ps := range all {
+		for _, p := range ps {
+			if _, ok := d.public[p.Addr()]; ok {
+				if err := d.k.DelAddr(ifc, p); err == nil {
+					d.log.Info("removing public address", "ip", p, "iface", ifc)
+				}
+			}
+		}
+	}
+	if err := d.store.SetHeld(nil); err != nil {
+		d.log.Warn("clearing held addresses", "err", err)
+	}
+}
+
+func (d *Daemon) restoreAdmin() error {
+	f, until, err := d.store.AdminFlags()
+	if err != nil {
+		return fmt.Errorf("reading admin flags: %w", err)
+	}
+	if d.conf.Conf.Legacy.StartAsDisabled {
+		f |= nodeflag.PermanentlyDisabled
+	}
+	if d.conf.Conf.Legacy.StartAsStopped {
+		f |= nodeflag.Stopped
+	}
+	if f&nodeflag.Banned != 0 && time.Now().After(until) {
+		f &^= nodeflag.Banned
+	}
+	d.admin = f & nodeflag.Admin
+	d.banUntil = until
+	if d.admin != 0 {
+		d.log.Info("admin flags restored", "flags", d.admin.String())
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+// Package eventscript runs the event scripts in events.d, as CTDB's event
+// daemon runs the "legacy" component, and keeps the last result of each
+// event. It owns the scripts' processes: nothing it starts outlives an
+// event's deadline.
+//
+// # The script contract
+//
+// This is the one place the contract is written down; events.d/README
+// points here.
+//
+// Which files are scripts. Files in the events dir (Config.Dir, normally
+// $CTDB_BASE/events.d) named `NN.name` or CTDB's `NN.name.script`, NN two
+// digits. The script's name is the file name without `.script`
+// (`10.interface`); when both spellings exist the `.script` file is used
+// and the other is ignored with a warning. Ignored as well: names not
+// matching `[0-9][0-9].?*`, directories, and editor or package-manager
+// leftovers (`*~`, `*.swp`, `*.swo`, `*.bak`, `*.orig`, `*.rpm*`,
+// `*.dpkg*`), so a backup of an executable script never runs.
+//
+// Enabled or disabled. A script is enabled when it is executable by its
+// owner (stat follows symlinks, so a dangling symlink is disabled).
+// `ctdb event script enable NAME` sets the x bits for user, group and
+// other, `disable` clears them; both work on regular files only.
+//
+// Order. An event runs the scripts one after another in name order (so
+// NN orders them). Disabled scripts are listed as DISABLED and skipped.
+// The first script that does not succeed ends the event: later scripts do
+// not run and have no result.
+//
+// Arguments. The script is executed directly (execve: it needs a `#!`
+// line and the x bit) with argv[0] = its path, argv[1] = the event, then
+// the event's arguments:
+//
+//	init, setup, startup, monitor, startrecovery, recovered,
+//	startipreallocate, ipreallocated, shutdown    (none)
+//	takeip    IFACE IP MASKBITS
+//	releaseip IFACE IP MASKBITS
+//	updateip  OLDIFACE NEWIFACE IP MASKBITS
+//	fence     PNN ADDRESS                           (ctdb-go)
+//
+// A known event with the wrong number of arguments is refused before any
+// script runs. Other event names are passed through; scripts should exit
+// 0 for events they do not know.
+//
+// Environment. ctdbd's own environment, then Config.Env (the daemon adds
+// e.g. CTDB_LOGGING, CTDB_DEBUGLEVEL, CTDB_VARDIR there), then CTDB_BASE =
+// the config dir, which wins over both. Scripts source
+// "$CTDB_BASE/functions". stdin is /dev/null. The working directory is
+// ctdbd's.
+//
+// Output. stdout and stderr go to one pipe, so their lines stay in order.
+// The last Config.OutputCap bytes (default 64 KiB) are kept as the
+// script's output (earlier bytes are dropped and the result says so) and
+// shown by `ctdb event status`. Output written after the script exited,
+// by a process it left behind, is read for at most 100 ms and then the
+// pipe is closed (a later write gets SIGPIPE).
+//
+// Exit status. 0 is success (OK). Any other exit status fails the event
+// (ERROR) with that code; unlike CTDB, 64-254 are not read as errno
+// values, so every non-zero status is a failure. Killed by a signal:
+// ERROR, code 128+signal. The script could not be executed at all (no `#!`
+// line: ENOEXEC; interpreter missing: ENOENT; not permitted: EACCES):
+// CANNOT RUN with the system's message, code = the errno. A `#!/usr/bin/env
+// prog` line with prog missing is env's exit 127: ERROR 127.
+//
+// Timeout. One deadline covers the whole event (all its scripts):
+// Config.Timeout (EventScriptTimeout, 30 s), or the caller's context
+// deadline if earlier. When it passes, the running script is TIMEDOUT and
+// the event's status is TimedOut (summary 110). Config.DebugScript, if
+// set, is then run as `DEBUGSCRIPT PID EVENT` (at most 10 s, its output
+// logged), after which the script's whole process group gets SIGTERM, and
+// SIGKILL after Config.KillGrace (default 500 ms) or as soon as the script
+// itself has exited, whichever is first: processes the script left in its
+// group do not survive it. A process that must outlive its script (a
+// service the script starts) must leave the group (setsid) and close its
+// stdout and stderr. A script that takes more than half the timeout is
+// logged as slow even when it succeeds.
+//
+// Preemption. `monitor` is special: any other event starting cancels a
+// running monitor (its process group is killed at once, the run's status
+// is Cancelled and it is not recorded), and a monitor asked for while any
+// other event (or another monitor) runs is Cancelled at once. Other
+// events may run at the same time as each other: takeip and releaseip of
+// different addresses run in parallel, so scripts must not assume they
+// are alone.
+//
+// Status. The last completed run of each event (not a cancelled one) is
+// kept, in the Store when there is one, and returned by Status: what
+// `ctdb event status EVENT` shows.
+package eventscript

@@ -1,0 +1,462 @@
+// Package state is the node's persistent local state: one bbolt file,
+// `<state-dir>/state.db`, owned by one ctdbd at a time (the file lock says
+// which). It keeps what must survive a daemon restart:
+//
+//   - the admin flags (`ctdb disable`, `ctdb stop`, `ctdb ban`) with the
+//     wall time a ban ends;
+//   - the generation, which only grows;
+//   - the public addresses this node holds, with the wall time their kernel
+//     lifetime ends, so a restarted daemon knows what it may still have
+//     configured;
+//   - the last result of each event (a blob the eventscript package writes);
+//   - small records under keys of the caller's choosing.
+//
+// Every logical change is one transaction (one commit, two fdatasyncs: about
+// 0.2 ms on the test machine, 2-30 ms on slower disks), so callers should
+// batch, e.g. replace all held addresses at once rather than one by one.
+// A Store is safe for concurrent use.
+package state
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/ctdb-go/ctdb-go/daemon/nodeflag"
+)
+
+// FileName is the database's name inside the state dir.
+const FileName = "state.db"
+
+// schemaVersion is written to the file; a file with a higher version was
+// written by a newer ctdbd and is refused rather than misread.
+const schemaVersion = 1
+
+// DefaultLockTimeout is how long Open waits for another process to release
+// the file lock before giving up with ErrLocked.
+const DefaultLockTimeout = time.Second
+
+var (
+	// ErrLocked means another process (normally a second ctdbd on the same
+	// state dir) holds the database's file lock.
+	ErrLocked = errors.New("state: state.db is locked by another ctdbd")
+	// ErrClosed is returned by every method after Close.
+	ErrClosed = errors.New("state: closed")
+	// ErrGenerationDown is returned by SetGeneration for a lower value
+	// than the stored one.
+	ErrGenerationDown = errors.New("state: generation may not go down")
+)
+
+// Buckets and keys. Names are part of the file format: do not rename.
+var (
+	bucketMeta    = []byte("meta")    // schema, generation
+	bucketAdmin   = []byte("admin")   // keyAdmin: JSON adminRecord
+	bucketHeld    = []byte("held")    // keyHeld: JSON []heldRecord
+	bucketEvents  = []byte("events")  // event name -> blob
+	bucketRecords = []byte("records") // caller's key -> value
+
+	keySchema     = []byte("schema")
+	keyGeneration = []byte("generation")
+	keyAdmin      = []byte("admin")
+	keyHeld       = []byte("held")
+)
+
+// Options tune Open; a nil *Options means the defaults.
+type Options struct {
+	// LockTimeout is how long to wait for the file lock; 0 means
+	// DefaultLockTimeout.
+	LockTimeout time.Duration
+}
+
+// Store is an open state.db.
+type Store struct {
+	db   *bolt.DB
+	path string
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating if needed, with its directory) the database at path.
+// If another process holds it, Open fails after the lock timeout with an
+// error wrapping ErrLocked.
+func Open(path string, opts *Options) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("opening state db: empty path")
+	}
+	timeout := DefaultLockTimeout
+	if opts != nil && opts.LockTimeout > 0 {
+		timeout = opts.LockTimeout
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("creating state dir: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("opening %s (waited %v for its lock): %w", path, timeout, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketAdmin, bucketHeld, bucketEvents, bucketRecords} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("creating bucket %s: %w", name, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keySchema); v != nil {
+			got, err := decodeUint64(v)
+			if err != nil {
+				return fmt.Errorf("reading schema version: %w", err)
+			}
+			if got > schemaVersion {
+				return fmt.Errorf("schema version %d is newer than this ctdbd's (%d)", got, schemaVersion)
+			}
+		}
+		return meta.Put(keySchema, encodeUint64(schemaVersion))
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	return &Store{db: db, path: path}, nil
+}
+
+// Path is the file Open was given.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database and releases the file lock. It waits for
+// running transactions, may be called more than once and always returns
+// the first call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
+}
+
+// update and view run fn in a transaction, mapping bbolt's "not open" to
+// ErrClosed.
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	return closedErr(s.db.Update(fn))
+}
+
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	return closedErr(s.db.View(fn))
+}
+
+func closedErr(err error) error {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
+// Admin is the administrator's part of a node's flags.
+type Admin struct {
+	// Flags holds only nodeflag.Admin bits: PermanentlyDisabled, Stopped,
+	// Banned.
+	Flags nodeflag.Flags
+	// BanUntil is the wall time a ban ends; zero unless Banned.
+	BanUntil time.Time
+}
+
+type adminRecord struct {
+	Flags    uint32    `json:"flags"`
+	BanUntil time.Time `json:"ban_until,omitzero"`
+}
+
+// Admin returns the stored admin flags; a new database has none.
+func (s *Store) Admin() (Admin, error) {
+	var a Admin
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		a, err = getAdmin(tx)
+		return err
+	})
+	if err != nil {
+		return Admin{}, fmt.Errorf("reading admin flags: %w", err)
+	}
+	return a, nil
+}
+
+// SetAdmin replaces the admin flags. Flags outside nodeflag.Admin are an
+// error; BanUntil is dropped when Banned is not set.
+func (s *Store) SetAdmin(a Admin) error {
+	_, err := s.UpdateAdmin(func(cur *Admin) error {
+		*cur = a
+		return nil
+	})
+	return err
+}
+
+// UpdateAdmin reads the admin flags, lets fn change them and stores the
+// result, all in one transaction; fn's error aborts it. It returns what
+// was stored.
+func (s *Store) UpdateAdmin(fn func(*Admin) error) (Admin, error) {
+	var out Admin
+	err := s.update(func(tx *bolt.Tx) error {
+		a, err := getAdmin(tx)
+		if err != nil {
+			return err
+		}
+		if err := fn(&a); err != nil {
+			return err
+		}
+		if extra := a.Flags &^ nodeflag.Admin; extra != 0 {
+			return fmt.Errorf("flags %v are not admin flags", extra)
+		}
+		if a.Flags&nodeflag.Banned == 0 {
+			a.BanUntil = time.Time{}
+		}
+		v, err := json.Marshal(adminRecord{Flags: uint32(a.Flags), BanUntil: a.BanUntil.Round(0)})
+		if err != nil {
+			return err
+		}
+		out = a
+		return tx.Bucket(bucketAdmin).Put(keyAdmin, v)
+	})
+	if err != nil {
+		return Admin{}, fmt.Errorf("storing admin flags: %w", err)
+	}
+	return out, nil
+}
+
+func getAdmin(tx *bolt.Tx) (Admin, error) {
+	v := tx.Bucket(bucketAdmin).Get(keyAdmin)
+	if v == nil {
+		return Admin{}, nil
+	}
+	var r adminRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return Admin{}, fmt.Errorf("decoding admin record: %w", err)
+	}
+	return Admin{Flags: nodeflag.Flags(r.Flags), BanUntil: r.BanUntil}, nil
+}
+
+// Generation returns the stored generation; 0 in a new database.
+func (s *Store) Generation() (uint64, error) {
+	var g uint64
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		g, err = getGeneration(tx)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reading generation: %w", err)
+	}
+	return g, nil
+}
+
+// SetGeneration stores g. A value below the stored one is refused with an
+// error wrapping ErrGenerationDown; the same value is accepted.
+func (s *Store) SetGeneration(g uint64) error {
+	err := s.update(func(tx *bolt.Tx) error {
+		cur, err := getGeneration(tx)
+		if err != nil {
+			return err
+		}
+		if g < cur {
+			return fmt.Errorf("%d is below the stored %d: %w", g, cur, ErrGenerationDown)
+		}
+		return tx.Bucket(bucketMeta).Put(keyGeneration, encodeUint64(g))
+	})
+	if err != nil {
+		return fmt.Errorf("storing generation: %w", err)
+	}
+	return nil
+}
+
+// NextGeneration adds one to the stored generation and returns the new
+// value, in one transaction.
+func (s *Store) NextGeneration() (uint64, error) {
+	var g uint64
+	err := s.update(func(tx *bolt.Tx) error {
+		cur, err := getGeneration(tx)
+		if err != nil {
+			return err
+		}
+		if cur == ^uint64(0) {
+			return errors.New("generation would overflow")
+		}
+		g = cur + 1
+		return tx.Bucket(bucketMeta).Put(keyGeneration, encodeUint64(g))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("advancing generation: %w", err)
+	}
+	return g, nil
+}
+
+func getGeneration(tx *bolt.Tx) (uint64, error) {
+	v := tx.Bucket(bucketMeta).Get(keyGeneration)
+	if v == nil {
+		return 0, nil
+	}
+	return decodeUint64(v)
+}
+
+// Held is a public address this node holds (or last held).
+type Held struct {
+	Prefix netip.Prefix
+	Iface  string
+	// Expires is the wall time the address's kernel lifetime ends.
+	Expires time.Time
+}
+
+type heldRecord struct {
+	Prefix  netip.Prefix `json:"prefix"`
+	Iface   string       `json:"iface"`
+	Expires time.Time    `json:"expires,omitzero"`
+}
+
+// Held returns the stored held addresses in the order they were stored;
+// nil when there are none.
+func (s *Store) Held() ([]Held, error) {
+	var out []Held
+	err := s.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketHeld).Get(keyHeld)
+		if v == nil {
+			return nil
+		}
+		var rs []heldRecord
+		if err := json.Unmarshal(v, &rs); err != nil {
+			return fmt.Errorf("decoding held addresses: %w", err)
+		}
+		for _, r := range rs {
+			out = append(out, Held(r))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading held addresses: %w", err)
+	}
+	return out, nil
+}
+
+// SetHeld replaces all held addresses with hs in one transaction. Every
+// entry needs a valid prefix and an interface; an address may appear once.
+func (s *Store) SetHeld(hs []Held) error {
+	rs := make([]heldRecord, 0, len(hs))
+	seen := make(map[netip.Addr]bool, len(hs))
+	for _, h := range hs {
+		switch {
+		case !h.Prefix.IsValid():
+			return fmt.Errorf("storing held addresses: invalid prefix %v", h.Prefix)
+		case h.Iface == "":
+			return fmt.Errorf("storing held addresses: %v has no interface", h.Prefix)
+		case seen[h.Prefix.Addr()]:
+			return fmt.Errorf("storing held addresses: %v listed twice", h.Prefix.Addr())
+		}
+		seen[h.Prefix.Addr()] = true
+		rs = append(rs, heldRecord{Prefix: h.Prefix, Iface: h.Iface, Expires: h.Expires.Round(0)})
+	}
+	v, err := json.Marshal(rs)
+	if err != nil {
+		return fmt.Errorf("storing held addresses: %w", err)
+	}
+	err = s.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketHeld).Put(keyHeld, v)
+	})
+	if err != nil {
+		return fmt.Errorf("storing held addresses: %w", err)
+	}
+	return nil
+}
+
+// PutEventResult stores the last result of event (an opaque blob; the
+// eventscript package writes JSON).
+func (s *Store) PutEventResult(event string, data []byte) error {
+	if event == "" {
+		return errors.New("storing event result: empty event name")
+	}
+	err := s.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketEvents).Put([]byte(event), data)
+	})
+	if err != nil {
+		return fmt.Errorf("storing result of %s: %w", event, err)
+	}
+	return nil
+}
+
+// EventResult returns the stored result of event; nil, nil when there is
+// none.
+func (s *Store) EventResult(event string) ([]byte, error) {
+	v, err := s.get(bucketEvents, event)
+	if err != nil {
+		return nil, fmt.Errorf("reading result of %s: %w", event, err)
+	}
+	return v, nil
+}
+
+// Put stores a small record under key, replacing any previous value.
+func (s *Store) Put(key string, value []byte) error {
+	if key == "" {
+		return errors.New("storing record: empty key")
+	}
+	err := s.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRecords).Put([]byte(key), value)
+	})
+	if err != nil {
+		return fmt.Errorf("storing record %s: %w", key, err)
+	}
+	return nil
+}
+
+// Get returns the record under key; nil, nil when there is none.
+func (s *Store) Get(key string) ([]byte, error) {
+	v, err := s.get(bucketRecords, key)
+	if err != nil {
+		return nil, fmt.Errorf("reading record %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// Delete removes the record under key; a missing key is not an error.
+func (s *Store) Delete(key string) error {
+	err := s.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRecords).Delete([]byte(key))
+	})
+	if err != nil {
+		return fmt.Errorf("deleting record %s: %w", key, err)
+	}
+	return nil
+}
+
+// get copies a value out of its transaction (bbolt's slices are only
+// valid inside it).
+func (s *Store) get(bucket []byte, key string) ([]byte, error) {
+	if key == "" {
+		return nil, errors.New("empty key")
+	}
+	var out []byte
+	err := s.view(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucket).Get([]byte(key)); v != nil {
+			out = bytes.Clone(v)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func encodeUint64(v uint64) []byte {
+	return binary.BigEndian.AppendUint64(nil, v)
+}
+
+func decodeUint64(b []byte) (uint64, error) {
+	if len(b) != 8 {
+		return 0, fmt.Errorf("want 8 bytes, have %d", len(b))
+	}
+	return binary.BigEndian.Uint64(b), nil
+}

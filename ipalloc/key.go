@@ -1,0 +1,85 @@
+package ipalloc
+
+import (
+	"math/bits"
+	"net/netip"
+)
+
+// key is CTDB's 128-bit address key (four 32-bit words, most significant
+// first; IPv4 in w[3]) plus the family, which CTDB leaves out: with it an
+// IPv4 address and the IPv6 address ::a.b.c.d are different keys.
+type key struct {
+	v6 bool
+	w  [4]uint32
+}
+
+func keyOf(a netip.Addr) key {
+	if a.Is4() {
+		b := a.As4()
+		return key{w: [4]uint32{3: uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])}}
+	}
+	b := a.As16()
+	var k key
+	k.v6 = true
+	for i := range k.w {
+		k.w[i] = uint32(b[4*i])<<24 | uint32(b[4*i+1])<<16 | uint32(b[4*i+2])<<8 | uint32(b[4*i+3])
+	}
+	return k
+}
+
+// compare orders keys as CTDB lists addresses: descending, and (ctdb-go)
+// every IPv6 key before every IPv4 key.
+func (k key) compare(o key) int {
+	if k.v6 != o.v6 {
+		if k.v6 {
+			return -1
+		}
+		return 1
+	}
+	for i := range k.w {
+		if k.w[i] != o.w[i] {
+			if k.w[i] > o.w[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// distance is LCP2's closeness of two different addresses, CTDB's
+// ip_distance: over the four key words, 32 for an equal word, else the
+// number of leading zero bits of their XOR. Two IPv4 addresses score 96
+// plus their common prefix length (96..127); IPv6 words after the first
+// difference still count, as in CTDB. Addresses of different families
+// score 0 (ctdb-go): they share no prefix worth spreading.
+func distance(a, b *key) uint64 {
+	if a.v6 != b.v6 {
+		return 0
+	}
+	if !a.v6 {
+		// Words 0..2 are zero for IPv4.
+		x := a.w[3] ^ b.w[3]
+		if x == 0 {
+			return 128
+		}
+		return 96 + uint64(bits.LeadingZeros32(x))
+	}
+	var d uint64
+	for i := range a.w {
+		x := a.w[i] ^ b.w[i]
+		if x == 0 {
+			d += 32
+		} else {
+			d += uint64(bits.LeadingZeros32(x))
+		}
+	}
+	return d
+}
+
+// distance2 is the square of distance: LCP2's cost of a pair of addresses
+// on one node.
+func distance2(a, b *key) uint64 {
+	d := distance(a, b)
+	return d * d
+}

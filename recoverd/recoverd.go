@@ -1,0 +1,381 @@
+package recoverd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ctdb-go/ctdb-go/daemon/nodeflag"
+)
+
+// LeaseMargin is added to LeaseTime before the leader gives away an address
+// of a node it no longer grants: the kernel removes an expired address up to
+// ~0.3 s late (measured); 0.5 s covers it.
+const LeaseMargin = 500 * time.Millisecond
+
+// ErrNotLeader is returned by leader-only calls on a node that is not it.
+var ErrNotLeader = errors.New("recoverd: not recovery master")
+
+// Peer is one node as membership sees it.
+type Peer struct {
+	PNN        int
+	Alive      bool
+	Flags      nodeflag.Flags
+	Leader     int // the leader this node announces; -1 none
+	Generation uint64
+}
+
+// Transport is what recoverd needs from membership (daemon/member).
+// Requests and sends to the local node must be delivered locally.
+type Transport interface {
+	Peers() []Peer
+	Request(ctx context.Context, pnn int, kind string, payload []byte) ([]byte, error)
+	Send(pnn int, kind string, payload []byte, reliable bool) error
+}
+
+// Lock takes the cluster lock without waiting. On success it returns a
+// channel closed when the lock is lost, and a release function.
+type Lock func(ctx context.Context) (lost <-chan struct{}, release func() error, err error)
+
+// Tunables gives current tunable values by CTDB name.
+type Tunables interface {
+	Get(name string) (uint32, bool)
+}
+
+// GenerationStore keeps the generation across restarts.
+type GenerationStore interface {
+	Generation() (uint64, error)
+	SetGeneration(uint64) error
+}
+
+// Config configures Recoverd. Zero values are filled by New.
+type Config struct {
+	PNN   int
+	Nodes []int // every PNN that is not DELETED
+	// Lock is the cluster lock; nil means none (the lowest candidate
+	// leads; safe only with quorum).
+	Lock      Lock
+	Quorum    bool // majority quorum
+	// FailoverDisabled is `[failover] disabled`: no allocation at all.
+	FailoverDisabled bool
+	Tunables  Tunables
+	Transport Transport
+	Store     GenerationStore
+	// Ban bans a node for a period (through its control); nil: no bans.
+	Ban func(ctx context.Context, pnn int, period time.Duration) error
+	// Allocate computes the placement (ipalloc).
+	Allocate AllocateFunc
+	Logger   *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Recoverd elects the leader and, on the leader, grants leases and runs
+// takeover runs. Its state is guarded by mu; network calls are made
+// without it.
+type Recoverd struct {
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+
+	kick chan struct{} // a takeover run is wanted
+
+	// mu guards everything below.
+	mu          sync.Mutex
+	leader      bool
+	gen         uint64
+	leaderSince time.Time
+	validUntil  time.Time // grants only before this (see tick)
+	lockLost    <-chan struct{}
+	release     func() error
+	lastTry     time.Time
+	quorumOK    bool
+	peers       map[int]Peer
+	states      map[int]*NodeState
+	lastGrant   map[int]time.Time
+	assigned    map[netip.Addr]int
+	inflight    map[netip.Addr]bool
+	suspect     map[netip.Addr]map[int]time.Time // may hold it: a take whose result is unknown
+	failures    map[int][]time.Time
+	runAt       time.Time // next run no later than this
+	dups        uint64
+	lastRun     time.Time
+	lastRunTook time.Duration
+	runs        uint64
+	waiters     []chan struct{} // woken when the current ops finish
+	opsRunning  int
+	blocked     map[netip.Addr]string // why an address is not being served
+}
+
+// New checks cfg and fills defaults.
+func New(cfg Config) (*Recoverd, error) {
+	if cfg.Transport == nil || cfg.Tunables == nil || cfg.Allocate == nil {
+		return nil, errors.New("recoverd: Transport, Tunables and Allocate are required")
+	}
+	if !slices.Contains(cfg.Nodes, cfg.PNN) {
+		return nil, fmt.Errorf("recoverd: PNN %d is not among the nodes %v", cfg.PNN, cfg.Nodes)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	r := &Recoverd{
+		cfg:       cfg,
+		log:       cfg.Logger.With("component", "recoverd"),
+		now:       cfg.Now,
+		kick:      make(chan struct{}, 1),
+		peers:     map[int]Peer{},
+		states:    map[int]*NodeState{},
+		lastGrant: map[int]time.Time{},
+		assigned:  map[netip.Addr]int{},
+		inflight:  map[netip.Addr]bool{},
+		suspect:   map[netip.Addr]map[int]time.Time{},
+		failures:  map[int][]time.Time{},
+		blocked:   map[netip.Addr]string{},
+	}
+	return r, nil
+}
+
+func (r *Recoverd) tunable(name string, def uint32) uint32 {
+	if v, ok := r.cfg.Tunables.Get(name); ok {
+		return v
+	}
+	return def
+}
+
+// LeaseTime is the lease length granted to nodes.
+func (r *Recoverd) LeaseTime() time.Duration {
+	return time.Duration(r.tunable("LeaseTime", 2)) * time.Second
+}
+
+// Run elects and leads until ctx ends; then it gives up the lock.
+func (r *Recoverd) Run(ctx context.Context) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	defer r.stepDown("shutting down")
+	for {
+		r.tick(ctx)
+		r.maybeRun(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case <-r.kick:
+		}
+	}
+}
+
+// Trigger asks for a takeover run soon (on the leader; ignored elsewhere).
+func (r *Recoverd) Trigger(reason string) {
+	r.mu.Lock()
+	if r.leader {
+		r.log.Debug("takeover run requested", "reason", reason)
+		r.runAt = r.now()
+	}
+	r.mu.Unlock()
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Leader reports the leader this node knows and its generation; -1 if none.
+func (r *Recoverd) Leader() (int, uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.leader {
+		return r.cfg.PNN, r.gen
+	}
+	return r.knownLeaderLocked()
+}
+
+// IsLeader reports whether this node leads now.
+func (r *Recoverd) IsLeader() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.leader
+}
+
+func (r *Recoverd) knownLeaderLocked() (int, uint64) {
+	best, bestGen := -1, uint64(0)
+	for _, p := range r.peers {
+		if p.Alive && p.Leader == p.PNN && p.PNN != r.cfg.PNN && (best < 0 || p.Generation > bestGen) {
+			best, bestGen = p.PNN, p.Generation
+		}
+	}
+	return best, bestGen
+}
+
+// tick refreshes membership, checks quorum and the lock, and elects.
+func (r *Recoverd) tick(ctx context.Context) {
+	peers := r.cfg.Transport.Peers()
+	now := r.now()
+
+	r.mu.Lock()
+	r.peers = map[int]Peer{}
+	alive := 0
+	for _, p := range peers {
+		r.peers[p.PNN] = p
+		if p.Alive && slices.Contains(r.cfg.Nodes, p.PNN) {
+			alive++
+		}
+	}
+	r.quorumOK = !r.cfg.Quorum || alive*2 > len(r.cfg.Nodes)
+	self := r.peers[r.cfg.PNN]
+	mayLead := self.Flags&(nodeflag.Banned|nodeflag.Stopped) == 0
+
+	if r.leader {
+		reason := ""
+		select {
+		case <-r.lockLost:
+			reason = "cluster lock lost"
+		default:
+		}
+		if !r.quorumOK {
+			reason = fmt.Sprintf("lost quorum: %d of %d nodes reachable", alive, len(r.cfg.Nodes))
+		}
+		if !mayLead {
+			reason = "node is " + self.Flags.String()
+		}
+		if reason == "" && r.cfg.Lock == nil {
+			// Without a lock two leaders can meet after a partition
+			// heals: the one with the older generation, or the higher
+			// PNN on a tie, gives way.
+			if o, g := r.knownLeaderLocked(); o >= 0 && (g > r.gen || g == r.gen && o < r.cfg.PNN) {
+				reason = fmt.Sprintf("node %d leads with generation %d", o, g)
+			}
+		}
+		if reason != "" {
+			r.mu.Unlock()
+			r.stepDown(reason)
+			return
+		}
+		// Grants are valid only a short while past this check, so a
+		// leader that was frozen (SIGSTOP) grants nothing after it
+		// wakes until it has checked its lock and quorum again.
+		r.validUntil = now.Add(500 * time.Millisecond)
+		r.mu.Unlock()
+		return
+	}
+
+	known, _ := r.knownLeaderLocked()
+	lowest := true
+	for _, p := range peers {
+		if p.Alive && p.PNN < r.cfg.PNN && p.Flags&(nodeflag.Banned|nodeflag.Stopped) == 0 &&
+			slices.Contains(r.cfg.Nodes, p.PNN) {
+			lowest = false
+		}
+	}
+	try := r.quorumOK && mayLead && known < 0 && lowest && now.Sub(r.lastTry) >= 250*time.Millisecond
+	if try {
+		r.lastTry = now
+	}
+	r.mu.Unlock()
+	if !try {
+		return
+	}
+	var lost <-chan struct{}
+	release := func() error { return nil }
+	if r.cfg.Lock != nil {
+		l, rel, err := r.cfg.Lock(ctx)
+		if err != nil {
+			r.log.Debug("cluster lock not taken", "err", err)
+			return
+		}
+		lost, release = l, rel
+	}
+	r.becomeLeader(lost, release)
+}
+
+func (r *Recoverd) becomeLeader(lost <-chan struct{}, release func() error) {
+	gen := uint64(0)
+	if r.cfg.Store != nil {
+		if g, err := r.cfg.Store.Generation(); err == nil {
+			gen = g
+		}
+	}
+	r.mu.Lock()
+	for _, p := range r.peers {
+		gen = max(gen, p.Generation)
+	}
+	gen++
+	r.mu.Unlock()
+	if r.cfg.Store != nil {
+		if err := r.cfg.Store.SetGeneration(gen); err != nil {
+			r.log.Error("persisting generation; not leading", "err", err)
+			_ = release()
+			return
+		}
+	}
+	now := r.now()
+	r.mu.Lock()
+	r.leader = true
+	r.gen = gen
+	r.leaderSince = now
+	r.validUntil = now.Add(500 * time.Millisecond)
+	r.lockLost = lost
+	r.release = release
+	r.states = map[int]*NodeState{}
+	r.lastGrant = map[int]time.Time{}
+	r.assigned = map[netip.Addr]int{}
+	r.suspect = map[netip.Addr]map[int]time.Time{}
+	r.failures = map[int][]time.Time{}
+	r.runAt = now
+	r.mu.Unlock()
+	r.log.Info("this node is now the leader", "pnn", r.cfg.PNN, "generation", gen)
+}
+
+func (r *Recoverd) stepDown(reason string) {
+	r.mu.Lock()
+	if !r.leader {
+		r.mu.Unlock()
+		return
+	}
+	r.leader = false
+	release := r.release
+	r.release = nil
+	r.lockLost = nil
+	r.validUntil = time.Time{}
+	r.mu.Unlock()
+	r.log.Warn("no longer the leader", "reason", reason)
+	if release != nil {
+		if err := release(); err != nil {
+			r.log.Warn("releasing cluster lock", "err", err)
+		}
+	}
+}
+
+// Status is the leader's view for `ctdb status`.
+type Status struct {
+	Leader             int
+	Generation         uint64
+	LastRun            time.Time
+	LastRunTook        time.Duration
+	Runs               uint64
+	DuplicatesResolved uint64
+	Blocked            map[netip.Addr]string
+}
+
+// Status reports the leader's counters (zero on a non-leader).
+func (r *Recoverd) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := Status{Leader: -1, LastRun: r.lastRun, LastRunTook: r.lastRunTook, Runs: r.runs,
+		DuplicatesResolved: r.dups, Blocked: map[netip.Addr]string{}}
+	if r.leader {
+		s.Leader, s.Generation = r.cfg.PNN, r.gen
+	} else {
+		s.Leader, s.Generation = r.knownLeaderLocked()
+	}
+	for a, why := range r.blocked {
+		s.Blocked[a] = why
+	}
+	return s
+}

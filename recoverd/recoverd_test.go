@@ -1,0 +1,312 @@
+package recoverd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeCluster is a Transport over simulated nodes: it applies take and
+// release orders to each node's held set and records them in order.
+type fakeCluster struct {
+	mu    sync.Mutex
+	alive map[int]bool
+	held  map[int]map[netip.Addr]bool
+	log   []string
+	r     *Recoverd
+	now   *time.Time
+	// leaseEnd: when an unreachable node's kernel has dropped its
+	// addresses (its lease ran out).
+	leaseEnd map[int]time.Time
+	unavail  map[int]bool // node's interfaces are down
+}
+
+func (f *fakeCluster) Peers() []Peer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ps []Peer
+	for p, a := range f.alive {
+		ps = append(ps, Peer{PNN: p, Alive: a, Leader: -1})
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].PNN < ps[j].PNN })
+	return ps
+}
+
+func (f *fakeCluster) Request(_ context.Context, pnn int, kind string, payload []byte) ([]byte, error) {
+	var o Order
+	if err := json.Unmarshal(payload, &o); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	if !f.alive[pnn] {
+		f.mu.Unlock()
+		return nil, fmt.Errorf("node %d unreachable", pnn)
+	}
+	a := o.Addrs[0]
+	if kind == KindTake {
+		for q, h := range f.held {
+			gone := !f.alive[q] && !f.now.Before(f.leaseEnd[q])
+			if q != pnn && h[a] && !gone {
+				f.log = append(f.log, fmt.Sprintf("DUPLICATE %s on %d and %d", a, q, pnn))
+			}
+		}
+		f.held[pnn][a] = true
+	} else {
+		delete(f.held[pnn], a)
+	}
+	f.log = append(f.log, fmt.Sprintf("%s %s on %d", kind, a, pnn))
+	f.mu.Unlock()
+	return json.Marshal(OrderReply{Errors: []string{""}})
+}
+
+func (f *fakeCluster) Send(int, string, []byte, bool) error { return nil }
+
+// report pushes every alive node's state to the leader, as daemons do.
+func (f *fakeCluster) report(addrs []netip.Addr, version uint64) {
+	f.mu.Lock()
+	var states []NodeState
+	for p, a := range f.alive {
+		if !a {
+			continue
+		}
+		st := NodeState{PNN: p, Boot: 1, Version: version, RunState: RunStateRunning}
+		if !f.unavail[p] {
+			st.Available = addrs
+		}
+		for _, x := range addrs {
+			st.Known = append(st.Known, PublicAddr{Prefix: netip.PrefixFrom(x, 24), Ifaces: []string{"eth1"}})
+			if f.held[p][x] {
+				st.Held = append(st.Held, x)
+			}
+		}
+		states = append(states, st)
+	}
+	f.mu.Unlock()
+	for _, st := range states {
+		f.r.UpdateState(st)
+	}
+}
+
+func (f *fakeCluster) counts() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := make([]int, len(f.held))
+	for p, h := range f.held {
+		c[p] = len(h)
+	}
+	return c
+}
+
+type mapTunables map[string]uint32
+
+func (m mapTunables) Get(n string) (uint32, bool) { v, ok := m[n]; return v, ok }
+
+// roundRobin is a stand-in allocator: keep current holders that can host,
+// place the rest on the least loaded node that can host.
+func roundRobin(in AllocInput) map[netip.Addr]int {
+	can := map[int]bool{}
+	load := map[int]int{}
+	for _, n := range in.Nodes {
+		can[n.PNN] = n.CanHost
+	}
+	out := map[netip.Addr]int{}
+	for _, ip := range in.IPs {
+		if ip.Current >= 0 && can[ip.Current] && slices.Contains(ip.AvailableOn, ip.Current) {
+			out[ip.Addr] = ip.Current
+			load[ip.Current]++
+		}
+	}
+	for _, ip := range in.IPs {
+		if _, ok := out[ip.Addr]; ok {
+			continue
+		}
+		best := -1
+		for _, p := range ip.AvailableOn {
+			if best < 0 || load[p] < load[best] {
+				best = p
+			}
+		}
+		out[ip.Addr] = best
+		if best >= 0 {
+			load[best]++
+		}
+	}
+	return out
+}
+
+func newTestLeader(t *testing.T, nodes int) (*Recoverd, *fakeCluster, *time.Time) {
+	t.Helper()
+	now := time.Unix(1000, 0)
+	f := &fakeCluster{alive: map[int]bool{}, held: map[int]map[netip.Addr]bool{},
+		leaseEnd: map[int]time.Time{}, unavail: map[int]bool{}}
+	var pnns []int
+	for i := range nodes {
+		f.alive[i] = true
+		f.held[i] = map[netip.Addr]bool{}
+		pnns = append(pnns, i)
+	}
+	r, err := New(Config{
+		PNN: 0, Nodes: pnns, Quorum: true, Transport: f,
+		Tunables: mapTunables{"LeaseTime": 2}, Allocate: roundRobin,
+		Now: func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.r = r
+	f.now = &now
+	return r, f, &now
+}
+
+// step advances the fake clock, renews the leases of alive nodes, and runs
+// the leader's loop once, waiting for launched moves to finish.
+func step(t *testing.T, r *Recoverd, f *fakeCluster, now *time.Time, d time.Duration, addrs []netip.Addr, v uint64) {
+	t.Helper()
+	*now = now.Add(d)
+	ctx := context.Background()
+	r.tick(ctx)
+	for _, p := range f.Peers() {
+		if p.Alive {
+			r.HandleLease(LeaseRequest{PNN: p.PNN, Seq: v, StateBoot: 1, StateVersion: v})
+		}
+	}
+	f.report(addrs, v)
+	r.maybeRun(ctx)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r.mu.Lock()
+		n := r.opsRunning
+		r.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("moves did not finish")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func addrs(n int) []netip.Addr {
+	var out []netip.Addr
+	for i := 1; i <= n; i++ {
+		out = append(out, netip.AddrFrom4([4]byte{198, 18, 1, byte(i)}))
+	}
+	return out
+}
+
+func TestLeaderPlacesAndWaitsForLeases(t *testing.T) {
+	r, f, now := newTestLeader(t, 3)
+	ips := addrs(6)
+	var v uint64 = 1
+	step(t, r, f, now, 0, ips, v)
+	if !r.IsLeader() {
+		t.Fatal("node 0 did not become leader (no lock, lowest PNN, quorum)")
+	}
+	for range 3 {
+		v++
+		step(t, r, f, now, 100*time.Millisecond, ips, v)
+	}
+	if got, want := f.counts(), []int{2, 2, 2}; !slices.Equal(got, want) {
+		t.Fatalf("held counts = %v, want %v", got, want)
+	}
+
+	// Node 2 becomes unreachable: its addresses must not move before its
+	// last grant + LeaseTime + LeaseMargin.
+	f.mu.Lock()
+	f.alive[2] = false
+	f.leaseEnd[2] = now.Add(2 * time.Second)
+	lost := []netip.Addr{}
+	for a := range f.held[2] {
+		lost = append(lost, a)
+	}
+	f.mu.Unlock()
+	lastGrant := *now
+	for *now = now.Add(0); now.Sub(lastGrant) < 2*time.Second+LeaseMargin-100*time.Millisecond; {
+		v++
+		step(t, r, f, now, 200*time.Millisecond, ips, v)
+		f.mu.Lock()
+		for _, a := range lost {
+			if f.held[0][a] || f.held[1][a] {
+				t.Fatalf("%s moved %v after node 2 was lost, before its lease ran out", a, now.Sub(lastGrant))
+			}
+		}
+		f.mu.Unlock()
+	}
+	for range 5 {
+		v++
+		step(t, r, f, now, 200*time.Millisecond, ips, v)
+	}
+	f.mu.Lock()
+	for _, a := range lost {
+		if !f.held[0][a] && !f.held[1][a] {
+			t.Errorf("%s not served after node 2's lease ran out", a)
+		}
+	}
+	for _, l := range f.log {
+		if len(l) > 9 && l[:9] == "DUPLICATE" {
+			t.Error(l)
+		}
+	}
+	f.mu.Unlock()
+}
+
+func TestReleaseBeforeTake(t *testing.T) {
+	r, f, now := newTestLeader(t, 2)
+	ips := addrs(2)
+	// Node 1 holds both addresses and loses its link: both move to node 0,
+	// each released before it is taken.
+	f.held[1][ips[0]] = true
+	f.held[1][ips[1]] = true
+	f.unavail[1] = true
+	step(t, r, f, now, 0, ips, 1)
+	step(t, r, f, now, 100*time.Millisecond, ips, 2)
+	step(t, r, f, now, 100*time.Millisecond, ips, 3)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, a := range ips {
+		rel := slices.Index(f.log, fmt.Sprintf("release %s on 1", a))
+		take := slices.Index(f.log, fmt.Sprintf("take %s on 0", a))
+		if rel < 0 || take < 0 || rel > take {
+			t.Errorf("orders = %v, want release of %s on node 1 before its take on node 0", f.log, a)
+		}
+	}
+}
+
+func TestNoQuorumNoGrant(t *testing.T) {
+	r, f, now := newTestLeader(t, 3)
+	step(t, r, f, now, 0, addrs(3), 1)
+	if !r.IsLeader() {
+		t.Fatal("no leader")
+	}
+	f.mu.Lock()
+	f.alive[1], f.alive[2] = false, false
+	f.mu.Unlock()
+	*now = now.Add(100 * time.Millisecond)
+	r.tick(context.Background())
+	if r.IsLeader() {
+		t.Error("leader kept leading with 1 of 3 nodes")
+	}
+	if _, ok := r.HandleLease(LeaseRequest{PNN: 0}); ok {
+		t.Error("lease granted without quorum")
+	}
+}
+
+func TestFrozenLeaderGrantsNothing(t *testing.T) {
+	r, f, now := newTestLeader(t, 1)
+	step(t, r, f, now, 0, addrs(1), 1)
+	if _, ok := r.HandleLease(LeaseRequest{PNN: 0}); !ok {
+		t.Fatal("no grant from a healthy leader")
+	}
+	// As after SIGSTOP/SIGCONT: time jumped and the loop has not run yet.
+	*now = now.Add(3 * time.Second)
+	if _, ok := r.HandleLease(LeaseRequest{PNN: 0}); ok {
+		t.Error("grant given by a leader that has not re-checked its lock after a pause")
+	}
+}

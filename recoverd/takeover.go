@@ -1,0 +1,516 @@
+package recoverd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/ctdb-go/ctdb-go/daemon/control"
+)
+
+// AllocNode is one node as ipalloc sees it.
+type AllocNode struct {
+	PNN     int
+	CanHost bool
+}
+
+// AllocIP is one public address as ipalloc sees it.
+type AllocIP struct {
+	Addr        netip.Addr
+	Current     int // -1: nobody
+	KnownOn     []int
+	AvailableOn []int
+}
+
+// AllocInput is a takeover run's question to ipalloc.
+type AllocInput struct {
+	Algorithm    uint32
+	NoIPTakeover bool
+	NoIPFailback bool
+	Nodes        []AllocNode
+	IPs          []AllocIP
+}
+
+// AllocateFunc answers where each address goes (-1: nowhere).
+type AllocateFunc func(AllocInput) map[netip.Addr]int
+
+// op moves one address: release it on every node in release, then take
+// it on take (-1: only release).
+type op struct {
+	addr    netip.Addr
+	release []int
+	take    int
+}
+
+// plan is one takeover run's decision.
+type plan struct {
+	ops     []op
+	keep    map[netip.Addr]int    // addresses that stay where they are
+	blocked map[netip.Addr]string // addresses that wait, and why
+	wake    time.Time             // run again by then (a lease runs out)
+	dups    []string              // duplicate holders found
+}
+
+func (r *Recoverd) safeTimeLocked(pnn int) time.Time {
+	t := r.lastGrant[pnn]
+	if t.Before(r.leaderSince) {
+		t = r.leaderSince
+	}
+	return t.Add(r.LeaseTime() + LeaseMargin)
+}
+
+// hasLeaseLocked: the node renewed recently enough to have at least a
+// second of lease left, so it can add an address with a lifetime.
+func (r *Recoverd) hasLeaseLocked(pnn int, now time.Time) bool {
+	t, ok := r.lastGrant[pnn]
+	return ok && now.Sub(t) < r.LeaseTime()-time.Second-100*time.Millisecond
+}
+
+// computeLocked decides a run; it changes nothing.
+func (r *Recoverd) computeLocked(now time.Time) plan {
+	p := plan{keep: map[netip.Addr]int{}, blocked: map[netip.Addr]string{}}
+	in := AllocInput{
+		Algorithm:    r.tunable("IPAllocAlgorithm", 2),
+		NoIPTakeover: r.tunable("NoIPTakeover", 0) != 0,
+		NoIPFailback: r.tunable("NoIPFailback", 0) != 0,
+	}
+	canHost := map[int]bool{}
+	for _, pnn := range r.cfg.Nodes {
+		st := r.states[pnn]
+		ok := r.peers[pnn].Alive && st != nil && st.RunState == RunStateRunning &&
+			st.Flags.CanHost() && r.hasLeaseLocked(pnn, now)
+		canHost[pnn] = ok
+		in.Nodes = append(in.Nodes, AllocNode{PNN: pnn, CanHost: ok})
+	}
+
+	type ipInfo struct {
+		known, avail []int
+		alive, dead  []int // claimants
+	}
+	ips := map[netip.Addr]*ipInfo{}
+	get := func(a netip.Addr) *ipInfo {
+		if ips[a] == nil {
+			ips[a] = &ipInfo{}
+		}
+		return ips[a]
+	}
+	for _, pnn := range r.cfg.Nodes {
+		st := r.states[pnn]
+		if st == nil {
+			continue
+		}
+		for _, k := range st.Known {
+			i := get(k.Prefix.Addr())
+			i.known = append(i.known, pnn)
+			if canHost[pnn] && slices.Contains(st.Available, k.Prefix.Addr()) {
+				i.avail = append(i.avail, pnn)
+			}
+		}
+		for _, a := range st.Held {
+			i := get(a)
+			if r.peers[pnn].Alive {
+				i.alive = append(i.alive, pnn)
+			} else if now.Before(r.safeTimeLocked(pnn)) {
+				i.dead = append(i.dead, pnn)
+			}
+		}
+	}
+	for a, m := range r.suspect {
+		for pnn := range m {
+			i := get(a)
+			if r.peers[pnn].Alive {
+				if !slices.Contains(i.alive, pnn) {
+					i.alive = append(i.alive, pnn)
+				}
+			} else if now.Before(r.safeTimeLocked(pnn)) && !slices.Contains(i.dead, pnn) {
+				i.dead = append(i.dead, pnn)
+			}
+		}
+	}
+
+	addrs := make([]netip.Addr, 0, len(ips))
+	for a, i := range ips {
+		if len(i.known) == 0 {
+			// Held but configured nowhere (removed by reloadips, or
+			// added by hand): it must go.
+			continue
+		}
+		addrs = append(addrs, a)
+	}
+	slices.SortFunc(addrs, func(a, b netip.Addr) int { return a.Compare(b) })
+	for _, a := range addrs {
+		i := ips[a]
+		slices.Sort(i.alive)
+		cur := -1
+		if h, ok := r.assigned[a]; ok && slices.Contains(i.alive, h) {
+			cur = h
+		} else if len(i.alive) > 0 {
+			cur = i.alive[0]
+		}
+		in.IPs = append(in.IPs, AllocIP{Addr: a, Current: cur, KnownOn: i.known, AvailableOn: i.avail})
+	}
+	target := map[netip.Addr]int{}
+	if !r.cfg.FailoverDisabled && len(in.IPs) > 0 {
+		target = r.cfg.Allocate(in)
+	}
+
+	for a, i := range ips {
+		if r.inflight[a] {
+			continue
+		}
+		t, ok := target[a]
+		if !ok || len(i.known) == 0 {
+			t = -1
+		}
+		if len(i.dead) > 0 {
+			// An unreachable node may still hold it until its lease runs
+			// out: nobody else gets it before then.
+			wait := r.safeTimeLocked(i.dead[0])
+			for _, d := range i.dead[1:] {
+				if s := r.safeTimeLocked(d); s.After(wait) {
+					wait = s
+				}
+			}
+			p.blocked[a] = fmt.Sprintf("waiting for the lease of node %v to run out", i.dead)
+			if p.wake.IsZero() || wait.Before(p.wake) {
+				p.wake = wait
+			}
+			continue
+		}
+		var others []int
+		for _, c := range i.alive {
+			if c != t {
+				others = append(others, c)
+			}
+		}
+		holds := slices.Contains(i.alive, t)
+		if len(i.alive) > 1 || len(i.alive) == 1 && r.assigned[a] != i.alive[0] && hasKey(r.assigned, a) {
+			p.dups = append(p.dups, fmt.Sprintf("%s held by %v", a, i.alive))
+		}
+		switch {
+		case t < 0 && len(i.alive) == 0:
+		case holds && len(others) == 0:
+			p.keep[a] = t
+		case t < 0:
+			p.ops = append(p.ops, op{addr: a, release: others, take: -1})
+		case holds:
+			p.ops = append(p.ops, op{addr: a, release: others, take: -1})
+			p.keep[a] = t
+		default:
+			p.ops = append(p.ops, op{addr: a, release: others, take: t})
+		}
+	}
+	slices.SortFunc(p.ops, func(x, y op) int { return x.addr.Compare(y.addr) })
+	return p
+}
+
+func hasKey[K comparable, V any](m map[K]V, k K) bool { _, ok := m[k]; return ok }
+
+// maybeRun starts a takeover run when one is due. It does not wait for
+// the addresses to move: each address moves on its own goroutine, and a
+// later run skips addresses still moving.
+func (r *Recoverd) maybeRun(ctx context.Context) {
+	now := r.now()
+	r.mu.Lock()
+	if !r.leader || now.Before(r.runAt) {
+		r.mu.Unlock()
+		return
+	}
+	interval := time.Duration(r.tunable("RecoverInterval", 1)) * time.Second
+	r.runAt = now.Add(interval)
+	start := time.Now()
+	p := r.computeLocked(now)
+	if !p.wake.IsZero() && p.wake.Before(r.runAt) {
+		r.runAt = p.wake
+	}
+	for a, t := range p.keep {
+		r.assigned[a] = t
+	}
+	r.blocked = p.blocked
+	if len(p.dups) > 0 {
+		r.dups += uint64(len(p.dups))
+		r.log.Warn("address held by a node that was not given it; releasing it there", "dups", p.dups)
+	}
+	gen := r.gen
+	for _, o := range p.ops {
+		r.inflight[o.addr] = true
+	}
+	if len(p.ops) > 0 {
+		r.opsRunning += len(p.ops)
+		r.runs++
+		r.lastRun = now
+	}
+	waiters := r.waiters
+	if len(p.ops) == 0 {
+		r.waiters = nil
+	}
+	r.mu.Unlock()
+	if len(p.ops) == 0 {
+		for _, w := range waiters {
+			close(w)
+		}
+		return
+	}
+	r.log.Info("takeover run", "moves", len(p.ops), "generation", gen)
+	r.launch(ctx, p.ops, gen, start)
+}
+
+// launch runs ops concurrently, bounded by TakeoverParallelism per node
+// pair, and sends ipreallocated when all are done.
+func (r *Recoverd) launch(ctx context.Context, ops []op, gen uint64, start time.Time) {
+	par := int(r.tunable("TakeoverParallelism", 8))
+	if par < 1 {
+		par = 1
+	}
+	sem := make(chan struct{}, par*2)
+	done := make(chan struct{})
+	remaining := len(ops)
+	results := make(chan bool, len(ops))
+	for _, o := range ops {
+		go func() {
+			sem <- struct{}{}
+			ok := r.execute(ctx, o, gen)
+			<-sem
+			results <- ok
+		}()
+	}
+	go func() {
+		defer close(done)
+		failed := 0
+		for range remaining {
+			if !<-results {
+				failed++
+			}
+		}
+		took := time.Since(start)
+		r.mu.Lock()
+		r.lastRunTook = took
+		r.opsRunning -= len(ops)
+		var waiters []chan struct{}
+		if r.opsRunning == 0 {
+			waiters = r.waiters
+			r.waiters = nil
+		}
+		if failed > 0 {
+			r.runAt = r.now().Add(time.Second)
+		}
+		peers := r.peers
+		r.mu.Unlock()
+		r.log.Info("takeover run completed", "moves", len(ops), "failed", failed, "took", took)
+		payload, _ := json.Marshal(Order{Generation: gen, Leader: r.cfg.PNN})
+		for pnn, p := range peers {
+			if p.Alive {
+				_ = r.cfg.Transport.Send(pnn, KindIPReallocated, payload, true)
+			}
+		}
+		for _, w := range waiters {
+			close(w)
+		}
+	}()
+}
+
+// execute moves one address: every release acknowledged, then the take.
+func (r *Recoverd) execute(ctx context.Context, o op, gen uint64) bool {
+	defer func() {
+		r.mu.Lock()
+		delete(r.inflight, o.addr)
+		r.mu.Unlock()
+	}()
+	timeout := time.Duration(r.tunable("TakeoverTimeout", 9)) * time.Second
+	for _, pnn := range o.release {
+		if err := r.order(ctx, pnn, KindRelease, o.addr, o.take, gen, timeout); err != nil {
+			r.log.Warn("release failed", "ip", o.addr, "pnn", pnn, "err", err)
+			r.failed(ctx, pnn)
+			return false
+		}
+		r.mu.Lock()
+		if m := r.suspect[o.addr]; m != nil {
+			delete(m, pnn)
+		}
+		if r.assigned[o.addr] == pnn {
+			delete(r.assigned, o.addr)
+		}
+		r.mu.Unlock()
+	}
+	if o.take < 0 {
+		return true
+	}
+	r.mu.Lock()
+	if r.suspect[o.addr] == nil {
+		r.suspect[o.addr] = map[int]time.Time{}
+	}
+	r.suspect[o.addr][o.take] = r.now()
+	r.mu.Unlock()
+	err := r.order(ctx, o.take, KindTake, o.addr, o.take, gen, timeout)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var oe *orderError
+	switch {
+	case err == nil:
+		r.assigned[o.addr] = o.take
+		delete(r.suspect[o.addr], o.take)
+	case asOrderError(err, &oe):
+		// The node answered: it did not take it.
+		delete(r.suspect[o.addr], o.take)
+	}
+	if len(r.suspect[o.addr]) == 0 {
+		delete(r.suspect, o.addr)
+	}
+	if err != nil {
+		r.log.Warn("take failed", "ip", o.addr, "pnn", o.take, "err", err)
+		go r.failed(ctx, o.take)
+		return false
+	}
+	r.log.Info("address moved", "ip", o.addr, "from", o.release, "to", o.take)
+	return true
+}
+
+// orderError is a node's own refusal, as opposed to no answer.
+type orderError struct{ msg string }
+
+func (e *orderError) Error() string { return e.msg }
+
+func asOrderError(err error, target **orderError) bool {
+	oe, ok := err.(*orderError)
+	if ok {
+		*target = oe
+	}
+	return ok
+}
+
+func (r *Recoverd) order(ctx context.Context, pnn int, kind string, a netip.Addr, newHolder int, gen uint64, timeout time.Duration) error {
+	payload, _ := json.Marshal(Order{Generation: gen, Leader: r.cfg.PNN, Addrs: []netip.Addr{a}, NewHolder: []int{newHolder}})
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	b, err := r.cfg.Transport.Request(cctx, pnn, kind, payload)
+	if err != nil {
+		return err
+	}
+	var rep OrderReply
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("decoding %s reply: %w", kind, err)
+	}
+	if len(rep.Errors) > 0 && rep.Errors[0] != "" {
+		return &orderError{rep.Errors[0]}
+	}
+	return nil
+}
+
+// failed counts a failed order against a node; two within
+// RecoveryGracePeriod ban it for RecoveryBanPeriod (EnableBans).
+func (r *Recoverd) failed(ctx context.Context, pnn int) {
+	if r.cfg.Ban == nil || r.tunable("EnableBans", 1) == 0 {
+		return
+	}
+	grace := time.Duration(r.tunable("RecoveryGracePeriod", 120)) * time.Second
+	now := r.now()
+	r.mu.Lock()
+	f := slices.DeleteFunc(r.failures[pnn], func(t time.Time) bool { return now.Sub(t) > grace })
+	f = append(f, now)
+	ban := len(f) >= 2
+	if ban {
+		f = nil
+	}
+	r.failures[pnn] = f
+	r.mu.Unlock()
+	if ban {
+		period := time.Duration(r.tunable("RecoveryBanPeriod", 300)) * time.Second
+		r.log.Error("banning node after repeated takeover failures", "pnn", pnn, "period", period)
+		if err := r.cfg.Ban(ctx, pnn, period); err != nil {
+			r.log.Warn("banning node", "pnn", pnn, "err", err)
+		}
+	}
+}
+
+// RunNow starts a takeover run and waits until its addresses have moved.
+func (r *Recoverd) RunNow(ctx context.Context) error {
+	w := make(chan struct{})
+	r.mu.Lock()
+	if !r.leader {
+		r.mu.Unlock()
+		return ErrNotLeader
+	}
+	r.waiters = append(r.waiters, w)
+	r.runAt = r.now()
+	r.mu.Unlock()
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+	select {
+	case <-w:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// DryRun reports what a takeover run would move now, moving nothing.
+func (r *Recoverd) DryRun() (control.Plan, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.leader {
+		return control.Plan{}, ErrNotLeader
+	}
+	p := r.computeLocked(r.now())
+	var out control.Plan
+	for _, o := range p.ops {
+		from := -1
+		if len(o.release) > 0 {
+			from = o.release[0]
+		}
+		out.Moves = append(out.Moves, control.Move{Addr: o.addr, From: from, To: o.take})
+	}
+	return out, nil
+}
+
+// MoveIP moves one address to a node now (`ctdb moveip`).
+func (r *Recoverd) MoveIP(ctx context.Context, a netip.Addr, to int) error {
+	r.mu.Lock()
+	if !r.leader {
+		r.mu.Unlock()
+		return ErrNotLeader
+	}
+	st := r.states[to]
+	if st == nil || !slices.ContainsFunc(st.Known, func(k PublicAddr) bool { return k.Prefix.Addr() == a }) {
+		r.mu.Unlock()
+		return fmt.Errorf("node %d cannot host IP address %s", to, a)
+	}
+	if !st.Flags.CanHost() || !r.peers[to].Alive {
+		r.mu.Unlock()
+		return fmt.Errorf("node %d cannot host addresses now (%v)", to, st.Flags)
+	}
+	if r.inflight[a] {
+		r.mu.Unlock()
+		return fmt.Errorf("address %s is moving already; try again", a)
+	}
+	var release []int
+	holds := false
+	for pnn, s := range r.states {
+		if slices.Contains(s.Held, a) {
+			if pnn == to {
+				holds = true
+			} else {
+				release = append(release, pnn)
+			}
+		}
+	}
+	slices.Sort(release)
+	o := op{addr: a, release: release, take: to}
+	if holds {
+		o.take = -1
+	}
+	r.inflight[a] = true
+	gen := r.gen
+	r.mu.Unlock()
+	if !r.execute(ctx, o, gen) {
+		return fmt.Errorf("moving %s to node %d failed; see the leader's log", a, to)
+	}
+	r.mu.Lock()
+	r.assigned[a] = to
+	r.mu.Unlock()
+	return nil
+}
