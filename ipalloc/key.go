@@ -52,10 +52,10 @@ func (k key) compare(o key) int {
 // number of leading zero bits of their XOR. Two IPv4 addresses score 96
 // plus their common prefix length (96..127); IPv6 words after the first
 // difference still count, as in CTDB. Addresses of different families
-// score 0 (ctdb-go): they share no prefix worth spreading.
+// (ctdb-go; CTDB compares IPv4 as ::a.b.c.d) score crossFamily.
 func distance(a, b *key) uint64 {
 	if a.v6 != b.v6 {
-		return 0
+		return crossFamily
 	}
 	if !a.v6 {
 		// Words 0..2 are zero for IPv4.
@@ -76,6 +76,14 @@ func distance(a, b *key) uint64 {
 	}
 	return d
 }
+
+// crossFamily is the distance of an IPv4 and an IPv6 address: that of two
+// IPv4 addresses with no common prefix, the least two IPv4 addresses score.
+// They share nothing, yet the pair must cost something, as every pair does
+// in LCP2 (IPv4 pairs never score below 96): a zero would let a node
+// holding only IPv4 addresses take IPv6 ones for free, piling them up on
+// the lowest PNN.
+const crossFamily = 96
 
 // distance2 is the square of distance: LCP2's cost of a pair of addresses
 // on one node.

@@ -29,7 +29,7 @@ func randomInput(r *rand.Rand, maxNodes, maxIPs int) ipalloc.Input {
 		in.ForceRebalance = []int{r.IntN(n + 1)} // sometimes no such node
 	}
 	prefixes := []string{"198.18.1.", "198.18.2.", "198.19.200.", "10.0.0."}
-	v6 := false && r.IntN(3) == 0
+	v6 := r.IntN(3) == 0
 	seen := map[netip.Addr]bool{}
 	for range r.IntN(maxIPs + 1) {
 		var a netip.Addr

@@ -15,7 +15,7 @@ import (
 // ipalloc_deterministic.c, ipalloc_nondeterministic.c): every sum is
 // recomputed from the address list when needed, as CTDB does. It differs
 // from CTDB only where ipalloc documents a fix: 64-bit sums, IPv6 before
-// IPv4 with cross-family distance 0, NoIPTakeover honoured by the
+// IPv4 with cross-family distance 96, NoIPTakeover honoured by the
 // deterministic algorithm, and LCP2Rebalance. It is slow and exists to
 // check the fast implementation. Input must be valid.
 func referenceAllocate(in ipalloc.Input) []ipalloc.Assignment {
@@ -265,10 +265,10 @@ func refBefore(a, b netip.Addr) bool {
 }
 
 // refDistance is CTDB's ip_distance on 128-bit keys (IPv4 in the low 32
-// bits), 0 across families.
+// bits), 96 across families.
 func refDistance(a, b netip.Addr) uint64 {
 	if a.Is4() != b.Is4() {
-		return 0
+		return 96
 	}
 	var ka, kb [16]byte
 	if a.Is4() {
