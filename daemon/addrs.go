@@ -264,7 +264,7 @@ func (d *Daemon) take(ctx context.Context, a netip.Addr) (err error) {
 		_ = d.k.DelAddr(iface, pa.Prefix)
 		d.persistHeld()
 		d.noteChange()
-		return fmt.Errorf("takeip event failed: %s", r.Summary())
+		return fmt.Errorf("takeip event failed: %s", describe(r))
 	}
 	d.log.Info("took address", "ip", pa.Prefix, "iface", iface)
 	d.noteChange()
@@ -356,7 +356,7 @@ func (d *Daemon) release(ctx context.Context, a netip.Addr, newHolder int) error
 	}
 	d.log.Info("released address", "ip", hv.prefix, "iface", hv.iface, "new_holder", newHolder)
 	if !r.OK() {
-		return fmt.Errorf("releaseip event failed (address removed): %s", r.Summary())
+		return fmt.Errorf("releaseip event failed (address removed): %s", describe(r))
 	}
 	return nil
 }

@@ -76,17 +76,17 @@ func (d *Daemon) setupCluster() error {
 		d.log.Warn("no cluster lock configured: leadership relies on quorum alone")
 	}
 	d.rec, err = recoverd.New(recoverd.Config{
-		PNN:       d.pnn,
-		Nodes:     nodes,
-		Lock:      lock,
-		Quorum:    d.conf.Conf.Cluster.Quorum == config.QuorumMajority,
+		PNN:              d.pnn,
+		Nodes:            nodes,
+		Lock:             lock,
+		Quorum:           d.conf.Conf.Cluster.Quorum == config.QuorumMajority,
 		FailoverDisabled: d.conf.Conf.Failover.Disabled,
-		Tunables:  d.tun,
-		Transport: transport{d},
-		Store:     d.store,
-		Ban:       d.banRemote,
-		Allocate:  allocate,
-		Logger:    d.cfg.Logger,
+		Tunables:         d.tun,
+		Transport:        transport{d},
+		Store:            d.store,
+		Ban:              d.banRemote,
+		Allocate:         allocate,
+		Logger:           d.cfg.Logger,
 	})
 	if err != nil {
 		return err
@@ -191,7 +191,7 @@ func (d *Daemon) ipreallocated(ctx context.Context) {
 	d.mu.Unlock()
 	start := time.Now()
 	if r := d.ev.Run(ctx, "ipreallocated"); !r.OK() {
-		d.log.Warn("ipreallocated event failed", "err", r.Summary())
+		d.log.Warn("ipreallocated event failed", "err", describe(r))
 	}
 	d.mu.Lock()
 	d.lastRecTook = time.Since(start)
@@ -357,4 +357,3 @@ func allocate(in recoverd.AllocInput) map[netip.Addr]int {
 	}
 	return out
 }
-

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ctdb-go/ctdb-go/daemon/config"
 	"github.com/ctdb-go/ctdb-go/daemon/control"
+	"github.com/ctdb-go/ctdb-go/daemon/eventscript"
 	"github.com/ctdb-go/ctdb-go/daemon/nodeflag"
 	"github.com/ctdb-go/ctdb-go/recoverd"
 )
@@ -151,7 +152,7 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) control.Respon
 	case control.CmdReloadIPs:
 		return d.reloadIPs(ctx)
 	case control.CmdEvent:
-		return d.event(ctx, a)
+		return d.event(ctx, a, req.EventTimeout)
 	case control.CmdGratARP:
 		if len(a) != 2 {
 			return fail(2, "usage: gratarp IP IFACE")
@@ -181,7 +182,6 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) control.Respon
 	}
 	return fail(2, "unknown control %q", req.Command)
 }
-
 
 // onLeader sends a control to the leader.
 func (d *Daemon) onLeader(ctx context.Context, req control.Request) control.Response {
@@ -392,7 +392,7 @@ func (d *Daemon) reloadIPs(ctx context.Context) control.Response {
 }
 
 // event serves `ctdb event ...`.
-func (d *Daemon) event(ctx context.Context, a []string) control.Response {
+func (d *Daemon) event(ctx context.Context, a []string, timeout time.Duration) control.Response {
 	if len(a) > 1 && a[1] == "legacy" {
 		a = append([]string{a[0]}, a[2:]...)
 	}
@@ -417,7 +417,12 @@ func (d *Daemon) event(ctx context.Context, a []string) control.Response {
 		if len(a) < 2 {
 			return fail(2, "usage: event run EVENT [ARGS...]")
 		}
-		r := d.ev.Run(ctx, a[1], a[2:]...)
+		var r eventscript.Result
+		if timeout > 0 {
+			r = d.ev.RunTimeout(ctx, timeout, a[1], a[2:]...)
+		} else {
+			r = d.ev.Run(ctx, a[1], a[2:]...)
+		}
 		st := r.Control()
 		resp := ok(st)
 		resp.ExitCode = st.Summary

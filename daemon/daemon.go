@@ -176,11 +176,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	if r := d.ev.Run(ctx, "init"); !r.OK() {
-		return fmt.Errorf("init event failed: %s", r.Summary())
+		return fmt.Errorf("init event failed: %s", describe(r))
 	}
 	d.setRunState(recoverd.RunStateSetup)
 	if r := d.ev.Run(ctx, "setup"); !r.OK() {
-		return fmt.Errorf("setup event failed: %s", r.Summary())
+		return fmt.Errorf("setup event failed: %s", describe(r))
 	}
 	if err := d.setupCluster(); err != nil {
 		return err

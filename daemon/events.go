@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/ctdb-go/ctdb-go/daemon/control"
 	"github.com/ctdb-go/ctdb-go/daemon/eventscript"
 	"github.com/ctdb-go/ctdb-go/daemon/monitor"
 	"github.com/ctdb-go/ctdb-go/daemon/nodeflag"
@@ -58,7 +60,7 @@ func (d *Daemon) startupAndMonitor(ctx context.Context) error {
 		if r.OK() {
 			break
 		}
-		d.log.Warn("startup event failed; retrying in 5s", "err", r.Summary())
+		d.log.Warn("startup event failed; retrying in 5s", "err", describe(r))
 		select {
 		case <-ctx.Done():
 			return nil
@@ -89,7 +91,10 @@ func (d *Daemon) startupAndMonitor(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return
-			case h := <-mon.Health():
+			case h, ok := <-mon.Health():
+				if !ok {
+					return
+				}
 				d.setHealthy(h)
 			}
 		}
@@ -171,4 +176,32 @@ func (d *Daemon) shutdown(ctx context.Context) {
 	if extra := d.conf.Conf.Failover.ShutdownExtraTimeout; extra > 0 {
 		time.Sleep(extra)
 	}
+}
+
+// setupControl opens the control socket; the server starts in Run.
+func (d *Daemon) setupControl() (*control.Server, error) {
+	l, err := control.Listen(d.socketPath())
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	return control.NewServer(control.ServerConfig{Listener: l, Handler: d, Logger: d.cfg.Logger})
+}
+
+// describe says why an event failed: the failing script, its state and
+// the last line of its output.
+func describe(r eventscript.Result) string {
+	if r.Err != "" {
+		return r.Err
+	}
+	for _, s := range r.Scripts {
+		if s.State == eventscript.ScriptOK || s.State == eventscript.ScriptDisabled {
+			continue
+		}
+		out := strings.TrimSpace(s.Output)
+		if i := strings.LastIndexByte(out, '\n'); i >= 0 {
+			out = out[i+1:]
+		}
+		return fmt.Sprintf("%s %s (exit %d): %s", s.Name, s.State, s.ExitCode, out)
+	}
+	return string(r.Status)
 }

@@ -29,6 +29,7 @@ type kernel interface {
 // events runs event scripts (eventscript.Runner).
 type events interface {
 	Run(ctx context.Context, event string, args ...string) eventscript.Result
+	RunTimeout(ctx context.Context, timeout time.Duration, event string, args ...string) eventscript.Result
 	Status(event string) (eventscript.Result, bool)
 	Scripts() ([]control.Script, error)
 	Enable(name string) error

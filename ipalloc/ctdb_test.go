@@ -35,10 +35,10 @@ func TestCTDBCases(t *testing.T) {
 				if st.Expected == nil {
 					t.Fatalf("step %d: no expected allocation", i)
 				}
-				got, err := ipalloc.Allocate(st.Input)
-				if err != nil {
-					t.Fatalf("step %d (%s): Allocate: %v", i, st.Label, err)
+				if err := ipalloc.Check(st.Input); err != nil {
+					t.Fatalf("step %d (%s): Check: %v", i, st.Label, err)
 				}
+				got := ipalloc.Allocate(st.Input)
 				if diff := cmp.Diff(lines(st.Expected), lines(got.Assignments)); diff != "" {
 					t.Errorf("step %d (%s): Allocate() mismatch (-want +got):\n%s", i, st.Label, diff)
 				}
@@ -62,14 +62,14 @@ func TestCTDBMultiMerge(t *testing.T) {
 	wantIPs, gotIPs := want.Steps[0].Input.IPs, got.Steps[0].Input.IPs
 	// The file lists its derived view in ascending order; Merge returns
 	// CTDB's order. Compare as allocations.
-	r1, err := ipalloc.Allocate(want.Steps[0].Input)
-	if err != nil {
+	if err := ipalloc.Check(want.Steps[0].Input); err != nil {
 		t.Fatal(err)
 	}
-	r2, err := ipalloc.Allocate(got.Steps[0].Input)
-	if err != nil {
+	r1 := ipalloc.Allocate(want.Steps[0].Input)
+	if err := ipalloc.Check(got.Steps[0].Input); err != nil {
 		t.Fatal(err)
 	}
+	r2 := ipalloc.Allocate(got.Steps[0].Input)
 	if diff := cmp.Diff(holders(wantIPs), holders(gotIPs)); diff != "" {
 		t.Errorf("merged holders mismatch (-derived +merged):\n%s", diff)
 	}
@@ -81,7 +81,7 @@ func TestCTDBMultiMerge(t *testing.T) {
 func holders(ips []ipalloc.IP) map[string]int {
 	m := map[string]int{}
 	for _, ip := range ips {
-		m[ip.Addr.String()] = ip.PNN
+		m[ip.Addr.String()] = ip.Current
 	}
 	return m
 }

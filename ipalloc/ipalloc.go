@@ -68,10 +68,10 @@ type Node struct {
 // IP is one public address: who holds it now and who could host it.
 type IP struct {
 	Addr netip.Addr
-	// PNN is the node holding the address now, -1 for none. (In CTDB a
-	// node's claim counts only when it claims the address for itself;
+	// Current is the node holding the address now, -1 for none. (In CTDB
+	// a node's claim counts only when it claims the address for itself;
 	// Merge applies that rule.)
-	PNN int
+	Current int
 	// KnownOn lists the nodes whose public_addresses contain the address.
 	// The algorithms do not use it (AvailableOn decides); it is checked and
 	// kept for callers, e.g. to know who must release an address.
@@ -101,7 +101,10 @@ type Input struct {
 	// (CTDB's home_nodes file). Entries naming no node are ignored with a
 	// note; entries for addresses not in IPs are unused.
 	HomeNodes map[netip.Addr]int
-	// Nodes must hold each PNN 0..len(Nodes)-1 once, in any order.
+	// Nodes lists the cluster's nodes, in any order, each PNN once. The
+	// cluster has nodes 0..max PNN; a PNN not listed is a node that cannot
+	// host. List deleted nodes too (CanHost false), as CTDB's node map
+	// does: the deterministic algorithm's modulo counts them.
 	Nodes []Node
 	// IPs holds each address once, in any order.
 	IPs []IP
@@ -143,15 +146,16 @@ func Compare(a, b netip.Addr) int {
 	return keyOf(a).compare(keyOf(b))
 }
 
-// Allocate computes the plan for in. It does not modify in. It fails only
-// on inconsistent input: node PNNs that are not 0..N-1 once each, an
-// invalid, zoned or repeated address, or an IP naming a node that does not
-// exist.
-func Allocate(in Input) (Result, error) {
-	s, err := newState(in)
-	if err != nil {
-		return Result{}, err
-	}
+// Allocate computes the plan for in. It does not modify in and it always
+// answers: inconsistent input (see Check) is made consistent first, each
+// repair noted in Result.Notes: a node listed with a negative PNN is
+// dropped, a PNN listed twice keeps its first entry, an invalid or zoned
+// address is left out of the plan, an address listed twice keeps its
+// first entry, a reference to a node that does not exist is ignored (a
+// holder that does not exist means none). The plan for such input may
+// depend on its order.
+func Allocate(in Input) Result {
+	s := newState(in)
 	switch in.Algorithm.effective() {
 	case Deterministic:
 		s.deterministic(in.HomeNodes, in.NoIPFailback)
@@ -162,11 +166,20 @@ func Allocate(in Input) (Result, error) {
 	case LCP2Rebalance:
 		s.lcp2(true, in.ForceRebalance, in.NoIPFailback)
 	}
-	return s.result(), nil
+	return s.result()
 }
 
-// errInput builds the error for inconsistent input.
-func errInput(msg string) error { return errors.New("ipalloc: " + msg) }
+// Check reports the first inconsistency in in, nil if there is none:
+// a negative or repeated node PNN, an invalid, zoned or repeated address,
+// or an address naming a node that does not exist as its holder or in its
+// node lists. Allocate repairs these; callers that would rather refuse
+// such input (the `ctdb ipalloc` simulator) call Check first.
+func Check(in Input) error {
+	if p := newState(in).problems; len(p) > 0 {
+		return errors.New("ipalloc: " + p[0])
+	}
+	return nil
+}
 
 // state is one allocation in progress. Nodes are their PNNs 0..n-1;
 // addresses are their indices in ips, which is in CTDB's order.
@@ -178,6 +191,7 @@ type state struct {
 	words      int      // uint64 words per address in avail
 	avail      []uint64 // len(ips)*words bits: node may host the address
 	noTakeover bool
+	problems   []string // inconsistencies in the input, repaired
 	notes      []string
 }
 
@@ -187,85 +201,86 @@ type entry struct {
 	key  key
 }
 
-func newState(in Input) (*state, error) {
-	n := len(in.Nodes)
-	canHost := make([]bool, n)
-	seen := make([]bool, n)
+func newState(in Input) *state {
+	s := &state{noTakeover: in.NoIPTakeover}
 	for _, nd := range in.Nodes {
-		if nd.PNN < 0 || nd.PNN >= n {
-			return nil, errInput("node PNN " + strconv.Itoa(nd.PNN) + " out of range: " +
-				strconv.Itoa(n) + " nodes must be PNN 0.." + strconv.Itoa(n-1))
+		s.n = max(s.n, nd.PNN+1)
+	}
+	canHost := make([]bool, s.n)
+	listed := make([]bool, s.n)
+	for _, nd := range in.Nodes {
+		switch {
+		case nd.PNN < 0:
+			s.problem("node PNN " + strconv.Itoa(nd.PNN) + " is negative")
+		case listed[nd.PNN]:
+			s.problem("node " + strconv.Itoa(nd.PNN) + " listed twice")
+		default:
+			listed[nd.PNN] = true
+			canHost[nd.PNN] = nd.CanHost
 		}
-		if seen[nd.PNN] {
-			return nil, errInput("node PNN " + strconv.Itoa(nd.PNN) + " given twice")
-		}
-		seen[nd.PNN] = true
-		canHost[nd.PNN] = nd.CanHost
 	}
 
-	order := make([]int, len(in.IPs))
-	for i, ip := range in.IPs {
-		if !ip.Addr.IsValid() {
-			return nil, errInput("address #" + strconv.Itoa(i) + " is not set")
-		}
-		if ip.Addr.Zone() != "" {
-			return nil, errInput("address " + ip.Addr.String() + " has a zone")
-		}
-		inRange := func(what string, p int) error {
-			if p < 0 || p >= n {
-				return errInput(ip.Addr.String() + ": " + what + " node " + strconv.Itoa(p) +
-					" does not exist (" + strconv.Itoa(n) + " nodes)")
-			}
-			return nil
-		}
-		if ip.PNN != -1 {
-			if err := inRange("holder", ip.PNN); err != nil {
-				return nil, err
-			}
-		}
-		for _, p := range ip.KnownOn {
-			if err := inRange("known-on", p); err != nil {
-				return nil, err
-			}
-		}
-		for _, p := range ip.AvailableOn {
-			if err := inRange("available-on", p); err != nil {
-				return nil, err
-			}
-		}
-		order[i] = i
-	}
+	// Valid addresses in CTDB's order, first entry of each.
+	var order []int
 	keys := make([]key, len(in.IPs))
 	for i, ip := range in.IPs {
-		keys[i] = keyOf(ip.Addr)
+		switch {
+		case !ip.Addr.IsValid():
+			s.problem("address #" + strconv.Itoa(i) + " is not set")
+		case ip.Addr.Zone() != "":
+			s.problem("address " + ip.Addr.String() + " has a zone")
+		default:
+			keys[i] = keyOf(ip.Addr)
+			order = append(order, i)
+		}
 	}
-	slices.SortFunc(order, func(a, b int) int { return keys[a].compare(keys[b]) })
+	slices.SortStableFunc(order, func(a, b int) int { return keys[a].compare(keys[b]) })
+	order = slices.CompactFunc(order, func(a, b int) bool {
+		if keys[a] == keys[b] {
+			s.problem("address " + in.IPs[b].Addr.String() + " listed twice")
+			return true
+		}
+		return false
+	})
 
-	s := &state{
-		n:          n,
-		ips:        make([]entry, len(order)),
-		holder:     make([]int, len(order)),
-		from:       make([]int, len(order)),
-		words:      (n + 63) / 64,
-		noTakeover: in.NoIPTakeover,
-	}
+	s.words = (s.n + 63) / 64
+	s.ips = make([]entry, len(order))
+	s.holder = make([]int, len(order))
+	s.from = make([]int, len(order))
 	s.avail = make([]uint64, len(order)*s.words)
 	for i, j := range order {
 		ip := in.IPs[j]
-		if i > 0 && keys[order[i-1]] == keys[j] {
-			return nil, errInput("address " + ip.Addr.String() + " given twice")
+		exists := func(what string, p int) bool {
+			if p >= 0 && p < s.n {
+				return true
+			}
+			s.problem(ip.Addr.String() + ": " + what + " node " + strconv.Itoa(p) +
+				" does not exist (" + strconv.Itoa(s.n) + " nodes)")
+			return false
 		}
 		s.ips[i] = entry{addr: ip.Addr, key: keys[j]}
-		s.holder[i] = ip.PNN
-		s.from[i] = ip.PNN
+		s.from[i] = ip.Current
+		s.holder[i] = -1
+		if ip.Current != -1 && exists("holder", ip.Current) {
+			s.holder[i] = ip.Current
+		}
+		for _, p := range ip.KnownOn {
+			exists("known-on", p)
+		}
 		row := s.avail[i*s.words : (i+1)*s.words]
 		for _, p := range ip.AvailableOn {
-			if canHost[p] {
+			if exists("available-on", p) && canHost[p] {
 				row[p/64] |= 1 << (p % 64)
 			}
 		}
 	}
-	return s, nil
+	return s
+}
+
+// problem records an inconsistency in the input; Allocate notes it.
+func (s *state) problem(msg string) {
+	s.problems = append(s.problems, msg)
+	s.note("input: " + msg)
 }
 
 // canHost reports whether node p may hold address i (CTDB's

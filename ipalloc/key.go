@@ -54,16 +54,21 @@ func (k key) compare(o key) int {
 // difference still count, as in CTDB. Addresses of different families
 // (ctdb-go; CTDB compares IPv4 as ::a.b.c.d) score crossFamily.
 func distance(a, b *key) uint64 {
+	if a.v6 || b.v6 {
+		return distance6(a, b)
+	}
+	// IPv4: words 0..2 are zero. (This path is kept small so that it
+	// inlines: LCP2 computes I distances per address placed.)
+	if x := a.w[3] ^ b.w[3]; x != 0 {
+		return 96 + uint64(bits.LeadingZeros32(x))
+	}
+	return 128
+}
+
+// distance6 is distance when a or b is an IPv6 address.
+func distance6(a, b *key) uint64 {
 	if a.v6 != b.v6 {
 		return crossFamily
-	}
-	if !a.v6 {
-		// Words 0..2 are zero for IPv4.
-		x := a.w[3] ^ b.w[3]
-		if x == 0 {
-			return 128
-		}
-		return 96 + uint64(bits.LeadingZeros32(x))
 	}
 	var d uint64
 	for i := range a.w {

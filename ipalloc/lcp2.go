@@ -14,12 +14,15 @@ import (
 // while that lowers the imbalance.
 //
 // CTDB recomputes the sums over all addresses for every candidate, which is
-// O(U²·N·I) to place U addresses. Here cost[x*n+p] holds the cost of x on p
-// for every address x and node p, and is updated in O(I) when an address
-// is placed or moved; the cheapest node for each unassigned address is kept
-// in a tournament tree over the nodes. Ties are broken exactly as CTDB's
-// loops do: first address in order, then lowest PNN. Sums are 64-bit, so
-// they do not wrap as CTDB's 32-bit ones do.
+// O(U²·N·I) to place U addresses. Here cost[p*I+x] (node-major, so that
+// one node's column is contiguous) holds the cost of address x on node p
+// for every address and node, and is updated in O(I) when an address is
+// placed or moved. To place the unassigned addresses, each node keeps a
+// tournament tree of the unassigned addresses it may take; placing x on p
+// rebuilds p's tree in O(U) and removes x from the others, usually in
+// O(1). That is about O(U·(I+U+N)) instead of O(U²·N·I). Ties are broken
+// exactly as CTDB's loops do: first address in order, then lowest PNN.
+// Sums are 64-bit, so they do not wrap as CTDB's 32-bit ones do.
 
 // lcp2 runs LCP2. rebalanceAll lets failback move addresses onto every
 // node (LCP2Rebalance) instead of only onto nodes that held none after the
@@ -27,24 +30,18 @@ import (
 func (s *state) lcp2(rebalanceAll bool, force []int, noFailback bool) {
 	s.unassignUnsuitable()
 
-	n := s.n
-	cost := make([]uint64, len(s.ips)*n)
+	ni := len(s.ips)
+	cost := make([]uint64, s.n*ni)
 	for j, h := range s.holder {
-		if h == -1 {
-			continue
-		}
-		kj := &s.ips[j].key
-		for i := range s.ips {
-			if i != j {
-				cost[i*n+h] += distance2(&s.ips[i].key, kj)
-			}
+		if h != -1 {
+			s.addCost(cost[h*ni:(h+1)*ni], j)
 		}
 	}
 	// Every pair on a node was counted from both ends.
-	imb := make([]uint64, n)
+	imb := make([]uint64, s.n)
 	for i, h := range s.holder {
 		if h != -1 {
-			imb[h] += cost[i*n+h]
+			imb[h] += cost[h*ni+i]
 		}
 	}
 	for p := range imb {
@@ -54,7 +51,7 @@ func (s *state) lcp2(rebalanceAll bool, force []int, noFailback bool) {
 	// Rebalance candidates: the nodes holding nothing now. A node that
 	// holds an address was healthy before and is left alone, so failback
 	// does not move addresses for minor gains (CTDB's reasoning).
-	candidate := make([]bool, n)
+	candidate := make([]bool, s.n)
 	for p := range candidate {
 		candidate[p] = true
 	}
@@ -66,7 +63,7 @@ func (s *state) lcp2(rebalanceAll bool, force []int, noFailback bool) {
 		}
 	}
 	for _, p := range force {
-		if p < 0 || p >= n {
+		if p < 0 || p >= s.n {
 			s.note("force-rebalance node " + strconv.Itoa(p) + " ignored: no such node")
 			continue
 		}
@@ -82,99 +79,122 @@ func (s *state) lcp2(rebalanceAll bool, force []int, noFailback bool) {
 	s.lcp2Failback(cost, imb, candidate)
 }
 
+// addCost adds distance² to address x to every other address's cost in
+// col, one node's column of the cost matrix: x joins that node.
+func (s *state) addCost(col []uint64, x int) {
+	kx := &s.ips[x].key
+	for i := range col {
+		if i != x {
+			col[i] += distance2(&s.ips[i].key, kx)
+		}
+	}
+}
+
+// moveCost updates two columns for address x leaving one node (from) and
+// joining another (to).
+func (s *state) moveCost(from, to []uint64, x int) {
+	kx := &s.ips[x].key
+	for i := range from {
+		if i != x {
+			d := distance2(&s.ips[i].key, kx)
+			from[i] -= d
+			to[i] += d
+		}
+	}
+}
+
 // lcp2AllocateUnassigned places unassigned addresses one at a time: the
 // (address, node) pair of least cost over all unassigned addresses and the
 // nodes that may take them, ties to the first address in order, then the
 // lowest PNN; until none is left or none can be placed.
 func (s *state) lcp2AllocateUnassigned(cost, imb []uint64) {
-	n := s.n
-	var un []int // unassigned addresses, in order
+	ni := len(s.ips)
+	var un []int32 // the unassigned addresses, in order; k indexes un
 	for i, h := range s.holder {
 		if h == -1 {
-			un = append(un, i)
+			un = append(un, int32(i))
 		}
 	}
-	if len(un) == 0 || n == 0 {
+	if len(un) == 0 || s.n == 0 {
 		return
 	}
 
-	// win[k*size+j], j in 1..size-1, is the winner (cheapest node that may
-	// take un[k], lowest PNN among equals; -1 for none) of tree node j.
-	// Leaves size..2*size-1 are nodes 0..size-1 and are not stored. The
-	// left subtree holds the lower PNNs, so ties go left.
+	// Each node p has a tournament tree over un: win[p*size+j] is the
+	// winner of tree node j (1..size-1): the k of the cheapest address
+	// under it that is still unassigned and that p may take, the lowest
+	// k among equals (the left subtree holds the lower ones); -1 for
+	// none. Leaves size..2*size-1 stand for k = 0..size-1 and are not
+	// stored. Placing x on p raises all of p's costs, so p's tree is
+	// rebuilt; the other trees only lose x, which touches the path above
+	// x's leaf as far as x was winning.
 	size := 2
-	for size < n {
+	for size < len(un) {
 		size *= 2
 	}
-	win := make([]int32, len(un)*size)
-	leaf := func(i, p int) int32 {
-		if p < n && s.canTakeover(p, i) {
-			return int32(p)
+	win := make([]int32, s.n*size)
+	placed := make([]bool, len(un))
+	leaf := func(p, k int) int32 {
+		if k < len(un) && !placed[k] && s.canTakeover(p, int(un[k])) {
+			return int32(k)
 		}
 		return -1
 	}
-	pick := func(i int, a, b int32) int32 {
-		if a < 0 {
-			return b
+	fix := func(p int, tree []int32, col []uint64, j int) {
+		var a, b int32
+		if c := 2 * j; c >= size {
+			a, b = leaf(p, c-size), leaf(p, c+1-size)
+		} else {
+			a, b = tree[c], tree[c+1]
 		}
-		if b < 0 || cost[i*n+int(a)] <= cost[i*n+int(b)] {
-			return a
+		switch {
+		case a < 0:
+			tree[j] = b
+		case b < 0 || col[un[a]] <= col[un[b]]:
+			tree[j] = a
+		default:
+			tree[j] = b
 		}
-		return b
 	}
-	child := func(k, i, c int) int32 {
-		if c >= size {
-			return leaf(i, c-size)
-		}
-		return win[k*size+c]
-	}
-	fix := func(k, i, j int) {
-		win[k*size+j] = pick(i, child(k, i, 2*j), child(k, i, 2*j+1))
-	}
-	for k, i := range un {
+	build := func(p int) {
+		tree, col := win[p*size:(p+1)*size], cost[p*ni:(p+1)*ni]
 		for j := size - 1; j >= 1; j-- {
-			fix(k, i, j)
+			fix(p, tree, col, j)
 		}
+	}
+	for p := range s.n {
+		build(p)
 	}
 
-	alive := make([]bool, len(un))
-	for k := range alive {
-		alive[k] = true
-	}
-	for left := len(un); left > 0; left-- {
-		best, bestNode := -1, int32(-1)
+	for {
+		best, bestNode := int32(-1), -1
 		var bestCost uint64
-		for k, i := range un {
-			if !alive[k] {
+		for p := range s.n {
+			k := win[p*size+1]
+			if k < 0 {
 				continue
 			}
-			p := win[k*size+1]
-			if p < 0 {
-				continue
-			}
-			if c := cost[i*n+int(p)]; best == -1 || c < bestCost {
+			// Lower k is the earlier address, as CTDB's loop finds it.
+			if c := cost[p*ni+int(un[k])]; best == -1 || c < bestCost || c == bestCost && k < best {
 				best, bestNode, bestCost = k, p, c
 			}
 		}
 		if best == -1 {
 			return // no address left that any node may take
 		}
-		x, p := un[best], int(bestNode)
-		alive[best] = false
+		x, p := int(un[best]), bestNode
 		s.holder[x] = p
+		placed[best] = true
 		imb[p] += bestCost
+		s.addCost(cost[p*ni:(p+1)*ni], x)
 
-		kx := &s.ips[x].key
-		for i := range s.ips {
-			if i != x {
-				cost[i*n+p] += distance2(&s.ips[i].key, kx)
+		build(p)
+		for q := range s.n {
+			if q == p {
+				continue
 			}
-		}
-		for k, i := range un {
-			if alive[k] && s.canTakeover(p, i) {
-				for j := (size + p) / 2; j >= 1; j /= 2 {
-					fix(k, i, j)
-				}
+			tree, col := win[q*size:(q+1)*size], cost[q*ni:(q+1)*ni]
+			for j := (size + int(best)) / 2; j >= 1 && tree[j] == best; j /= 2 {
+				fix(q, tree, col, j)
 			}
 		}
 	}
@@ -219,20 +239,20 @@ func (s *state) lcp2Failback(cost, imb []uint64, candidate []bool) {
 // src's plus the destination's resulting imbalance (the first one found,
 // in address then PNN order, among equals).
 func (s *state) lcp2FailbackFrom(src int, cost, imb []uint64, cands []int) bool {
-	n := s.n
+	ni := len(s.ips)
 	bestIP, bestDst := -1, -1
 	var bestSrcImb, bestDstImb uint64
 	for i, h := range s.holder {
 		if h != src {
 			continue
 		}
-		srcCost := cost[i*n+src]
+		srcCost := cost[src*ni+i]
 		srcImb := imb[src] - srcCost
 		for _, dst := range cands {
 			if !s.canTakeover(dst, i) {
 				continue
 			}
-			dstCost := cost[i*n+dst]
+			dstCost := cost[dst*ni+i]
 			dstImb := imb[dst] + dstCost
 			if dstImb < imb[src] && dstCost < srcCost &&
 				(bestDst == -1 || srcImb+dstImb < bestSrcImb+bestDstImb) {
@@ -246,13 +266,6 @@ func (s *state) lcp2FailbackFrom(src int, cost, imb []uint64, cands []int) bool 
 	}
 	imb[src], imb[bestDst] = bestSrcImb, bestDstImb
 	s.holder[bestIP] = bestDst
-	kx := &s.ips[bestIP].key
-	for i := range s.ips {
-		if i != bestIP {
-			d := distance2(&s.ips[i].key, kx)
-			cost[i*n+src] -= d
-			cost[i*n+bestDst] += d
-		}
-	}
+	s.moveCost(cost[src*ni:(src+1)*ni], cost[bestDst*ni:(bestDst+1)*ni], bestIP)
 	return true
 }

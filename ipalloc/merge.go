@@ -41,13 +41,13 @@ func Merge(views []View) []IP {
 			if !ok {
 				i = len(ips)
 				index[c.Addr] = i
-				ips = append(ips, IP{Addr: c.Addr, PNN: -1})
+				ips = append(ips, IP{Addr: c.Addr, Current: -1})
 			}
 			if !slices.Contains(ips[i].KnownOn, v.PNN) {
 				ips[i].KnownOn = append(ips[i].KnownOn, v.PNN)
 			}
 			if c.PNN == v.PNN {
-				ips[i].PNN = v.PNN
+				ips[i].Current = v.PNN
 			}
 		}
 	}

@@ -31,7 +31,7 @@ func referenceAllocate(in ipalloc.Input) []ipalloc.Assignment {
 	}
 	var all []*rip
 	for _, ip := range in.IPs {
-		r := &rip{addr: ip.Addr, pnn: ip.PNN, avail: map[int]bool{}}
+		r := &rip{addr: ip.Addr, pnn: ip.Current, avail: map[int]bool{}}
 		for _, p := range ip.AvailableOn {
 			r.avail[p] = true
 		}

@@ -110,9 +110,9 @@ func TestNodes(t *testing.T) {
 
 func TestNodesListRelative(t *testing.T) {
 	dir := writeDir(t, map[string]string{
-		"nodes":           "-",
-		"ctdb.conf":       "[cluster]\nnodes list = conf/nodes.txt\n",
-		"conf/nodes.txt":  "198.18.0.7\n",
+		"nodes":            "-",
+		"ctdb.conf":        "[cluster]\nnodes list = conf/nodes.txt\n",
+		"conf/nodes.txt":   "198.18.0.7\n",
 		"public_addresses": "-",
 	})
 	c, err := Load(dir)

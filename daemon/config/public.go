@@ -19,7 +19,8 @@ type PublicAddress struct {
 const ifaceNameMax = 15
 
 // LoadPublicAddresses reads a public_addresses file: "ADDRESS/BITS
-// IFACE[,IFACE...]" per line, "#" comment lines and blank lines skipped.
+// IFACE[,IFACE...]" per line, optionally followed by a "# comment"; "#"
+// comment lines and blank lines are skipped.
 // A missing file means no public addresses (an empty, non-nil slice). The
 // error, if any, is an Errors with every bad line. Interfaces are not
 // checked against the host here; the daemon does that.
@@ -66,6 +67,10 @@ func parsePublicAddresses(path string, reserved map[netip.Addr]string, p *proble
 		}
 		addr := prefix.Addr()
 		if addr.Is4In6() {
+			if prefix.Bits() < 96 {
+				p.errorf(path, n, "invalid public address %q", fields[0])
+				continue
+			}
 			addr = addr.Unmap()
 			prefix = netip.PrefixFrom(addr, prefix.Bits()-96)
 		}
@@ -77,7 +82,7 @@ func parsePublicAddresses(path string, reserved map[netip.Addr]string, p *proble
 			p.errorf(path, n, "no interface for public address %s", prefix)
 			continue
 		}
-		if len(fields) > 2 {
+		if len(fields) > 2 && !strings.HasPrefix(fields[2], "#") {
 			p.errorf(path, n, "unexpected %q after the interfaces of %s (interfaces are separated by commas, without blanks)", fields[2], prefix)
 			continue
 		}

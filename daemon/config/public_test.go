@@ -20,7 +20,7 @@ func TestPublicAddresses(t *testing.T) {
 		{name: "empty file: none", file: "", want: []PublicAddress{}},
 		{
 			name: "ipv4, ipv6, comments, blanks, several ifaces",
-			file: "# public\n\n198.18.1.1/24 eth1\n  198.18.1.2/24\teth1,eth2  \n\t# indented comment\n2001:db8:1::10/64 eth1\n198.18.2.1/32 bond0.100\r\n",
+			file: "# public\n\n198.18.1.1/24 eth1 # first\n  198.18.1.2/24\teth1,eth2  \n\t# indented comment\n2001:db8:1::10/64 eth1\n198.18.2.1/32 bond0.100\r\n",
 			want: []PublicAddress{
 				{p("198.18.1.1/24"), []string{"eth1"}},
 				{p("198.18.1.2/24"), []string{"eth1", "eth2"}},
@@ -55,7 +55,8 @@ func TestPublicAddresses(t *testing.T) {
 				"2001:db8:0::10/64 eth1\n" +
 				"127.0.0.1/8 lo\n" +
 				"0.0.0.0/0 eth1\n" +
-				"198.18.0.2/24 eth0\n",
+				"198.18.0.2/24 eth0\n" +
+				"::ffff:198.18.1.20/64 eth1\n",
 			errs: []string{
 				`DIR/public_addresses:1: public address "198.18.1.1" has no /BITS`,
 				`DIR/public_addresses:2: invalid public address "198.18.1.2/33"`,
@@ -71,6 +72,7 @@ func TestPublicAddresses(t *testing.T) {
 				`DIR/public_addresses:14: 127.0.0.1 cannot be a public address`,
 				`DIR/public_addresses:15: 0.0.0.0 cannot be a public address`,
 				`DIR/public_addresses:16: public address 198.18.0.2 is node 1's private address in DIR/nodes`,
+				`DIR/public_addresses:17: invalid public address "::ffff:198.18.1.20/64"`,
 			},
 		},
 	}

@@ -30,8 +30,8 @@ type tunable struct {
 
 // tunables is CTDB's tunable table (common/tunable.c), in its order, with
 // its defaults and obsolete names, followed by ctdb-go's own. List walks
-// it in this order, which is `ctdb listvars` order. Units are CTDB's:
-// seconds unless the name ends in Ms.
+// it in this order, which is `ctdb listvars` order. Times are in seconds
+// unless the name ends in Ms; the rest are counts and switches (0 off).
 var tunables = []tunable{
 	{name: "MaxRedirectCount", def: 3, obsolete: true},
 	{name: "SeqnumInterval", def: 1000},

@@ -5,8 +5,8 @@
 //
 // # The script contract
 //
-// This is the one place the contract is written down; events.d/README
-// points here.
+// This is the one place the contract is written down; the events.d
+// README should point here rather than repeat it.
 //
 // Which files are scripts. Files in the events dir (Config.Dir, normally
 // $CTDB_BASE/events.d) named `NN.name` or CTDB's `NN.name.script`, NN two

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -176,7 +177,7 @@ func (r *Runner) Run(ctx context.Context, event string, args ...string) Result {
 // RunTimeout is Run with an explicit event timeout (`ctdb event run
 // TIMEOUT`); timeout <= 0 means none (ctx may still have a deadline).
 func (r *Runner) RunTimeout(ctx context.Context, timeout time.Duration, event string, args ...string) Result {
-	res := Result{Event: event, Args: args, Start: time.Now(), Scripts: []ScriptResult{}}
+	res := Result{Event: event, Args: slices.Clone(args), Start: time.Now(), Scripts: []ScriptResult{}}
 	if err := checkEvent(event, args); err != nil {
 		res.Status, res.Err, res.ErrCode = StatusFailed, err.Error(), int(syscall.EINVAL)
 		return res
@@ -239,7 +240,11 @@ func (r *Runner) RunTimeout(ctx context.Context, timeout time.Duration, event st
 	case StatusCancelled:
 		log.Info("event cancelled", "reason", res.Err, "took", res.Duration)
 	default:
-		log.Warn("event failed", "status", res.Status, "summary", res.Summary(), "took", res.Duration)
+		if res.Err != "" { // no script to blame (events dir unreadable)
+			log.Warn("event failed", "status", res.Status, "summary", res.Summary(), "err", res.Err)
+		} else { // the failing script was logged with its output
+			log.Debug("event failed", "status", res.Status, "summary", res.Summary(), "took", res.Duration)
+		}
 	}
 	if res.Status != StatusCancelled {
 		r.record(res)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/mdlayher/packet"
-	"github.com/vishvananda/netlink"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -177,6 +176,3 @@ func (l *Linux) Announce(iface string, ip netip.Addr) error {
 	}
 	return nil
 }
-
-// linkType names a link for error messages.
-var _ = netlink.Link.Type

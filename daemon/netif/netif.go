@@ -94,10 +94,13 @@ type Linux struct {
 	nl  *netlink.Handle  // route netlink socket, opened in ns
 	eth *ethtool.Ethtool // ioctl socket for ETHTOOL_GLINK, opened in ns
 
-	closed    atomic.Bool
+	closed    atomic.Bool // set by Close; read without mu on every call
 	closeOnce sync.Once
-	done      chan struct{}  // closed by Close; stops link watches
-	watches   sync.WaitGroup // link-watch goroutines
+	done      chan struct{} // closed by Close; stops link watches
+
+	// mu orders WatchLinks' watches.Add against Close's watches.Wait.
+	mu      sync.Mutex
+	watches sync.WaitGroup // link-watch goroutines
 }
 
 // New checks cfg, fills its defaults and opens the netlink and ethtool
@@ -154,7 +157,9 @@ func New(cfg Config) (*Linux, error) {
 // is idempotent.
 func (l *Linux) Close() error {
 	l.closeOnce.Do(func() {
+		l.mu.Lock()
 		l.closed.Store(true)
+		l.mu.Unlock()
 		close(l.done)
 		l.watches.Wait()
 		l.eth.Close()

@@ -71,13 +71,6 @@ var (
 	keyHeld       = []byte("held")
 )
 
-// Options tune Open; a nil *Options means the defaults.
-type Options struct {
-	// LockTimeout is how long to wait for the file lock; 0 means
-	// DefaultLockTimeout.
-	LockTimeout time.Duration
-}
-
 // Store is an open state.db.
 type Store struct {
 	db   *bolt.DB
@@ -88,15 +81,20 @@ type Store struct {
 }
 
 // Open opens (creating if needed, with its directory) the database at path.
-// If another process holds it, Open fails after the lock timeout with an
+// If another process holds it, Open fails after DefaultLockTimeout with an
 // error wrapping ErrLocked.
-func Open(path string, opts *Options) (*Store, error) {
+func Open(path string) (*Store, error) {
+	return OpenTimeout(path, DefaultLockTimeout)
+}
+
+// OpenTimeout is Open waiting up to timeout for the file lock (0 means
+// DefaultLockTimeout).
+func OpenTimeout(path string, timeout time.Duration) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("opening state db: empty path")
 	}
-	timeout := DefaultLockTimeout
-	if opts != nil && opts.LockTimeout > 0 {
-		timeout = opts.LockTimeout
+	if timeout <= 0 {
+		timeout = DefaultLockTimeout
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("creating state dir: %w", err)
@@ -177,8 +175,10 @@ type adminRecord struct {
 	BanUntil time.Time `json:"ban_until,omitzero"`
 }
 
-// Admin returns the stored admin flags; a new database has none.
-func (s *Store) Admin() (Admin, error) {
+// AdminFlags returns the stored admin flags and the wall time a ban ends
+// (zero unless Banned); a new database has none. An expired ban is
+// returned as stored: the caller decides.
+func (s *Store) AdminFlags() (nodeflag.Flags, time.Time, error) {
 	var a Admin
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
@@ -186,16 +186,16 @@ func (s *Store) Admin() (Admin, error) {
 		return err
 	})
 	if err != nil {
-		return Admin{}, fmt.Errorf("reading admin flags: %w", err)
+		return 0, time.Time{}, fmt.Errorf("reading admin flags: %w", err)
 	}
-	return a, nil
+	return a.Flags, a.BanUntil, nil
 }
 
-// SetAdmin replaces the admin flags. Flags outside nodeflag.Admin are an
-// error; BanUntil is dropped when Banned is not set.
-func (s *Store) SetAdmin(a Admin) error {
+// SetAdminFlags replaces the admin flags. Flags outside nodeflag.Admin are
+// an error; banUntil is dropped when Banned is not set.
+func (s *Store) SetAdminFlags(flags nodeflag.Flags, banUntil time.Time) error {
 	_, err := s.UpdateAdmin(func(cur *Admin) error {
-		*cur = a
+		*cur = Admin{Flags: flags, BanUntil: banUntil}
 		return nil
 	})
 	return err

@@ -16,7 +16,7 @@ import (
 
 func open(t *testing.T, path string) *Store {
 	t.Helper()
-	s, err := Open(path, nil)
+	s, err := Open(path)
 	if err != nil {
 		t.Fatalf("Open(%s) = %v", path, err)
 	}
@@ -27,29 +27,29 @@ func open(t *testing.T, path string) *Store {
 func TestAdminPersists(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", FileName) // Open creates the dir
 	s := open(t, path)
-	got, err := s.Admin()
-	if err != nil || got != (Admin{}) {
-		t.Fatalf("Admin() on a new file = %+v, %v, want zero, nil", got, err)
+	f, until, err := s.AdminFlags()
+	if err != nil || f != 0 || !until.IsZero() {
+		t.Fatalf("AdminFlags() on a new file = %v, %v, %v, want 0, zero, nil", f, until, err)
 	}
-	until := time.Date(2026, 9, 1, 12, 0, 0, 5, time.UTC)
-	want := Admin{Flags: nodeflag.Banned | nodeflag.Stopped, BanUntil: until}
-	if err := s.SetAdmin(want); err != nil {
-		t.Fatalf("SetAdmin(%+v) = %v", want, err)
+	wantUntil := time.Date(2026, 9, 1, 12, 0, 0, 5, time.UTC)
+	wantFlags := nodeflag.Banned | nodeflag.Stopped
+	if err := s.SetAdminFlags(wantFlags, wantUntil); err != nil {
+		t.Fatalf("SetAdminFlags() = %v", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close() = %v", err)
 	}
 	s = open(t, path)
-	got, err = s.Admin()
+	f, until, err = s.AdminFlags()
 	if err != nil {
-		t.Fatalf("Admin() = %v", err)
+		t.Fatalf("AdminFlags() = %v", err)
 	}
-	if got.Flags != want.Flags || !got.BanUntil.Equal(until) {
-		t.Errorf("Admin() after reopen = %+v, want %+v", got, want)
+	if f != wantFlags || !until.Equal(wantUntil) {
+		t.Errorf("AdminFlags() after reopen = %v, %v, want %v, %v", f, until, wantFlags, wantUntil)
 	}
 }
 
-func TestSetAdmin(t *testing.T) {
+func TestSetAdminFlags(t *testing.T) {
 	until := time.Unix(1_800_000_000, 0)
 	tests := []struct {
 		name    string
@@ -64,19 +64,19 @@ func TestSetAdmin(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t, filepath.Join(t.TempDir(), FileName))
-			err := s.SetAdmin(tt.in)
+			err := s.SetAdminFlags(tt.in.Flags, tt.in.BanUntil)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("SetAdmin(%+v) = %v, want error containing %q", tt.in, err, tt.wantErr)
+					t.Fatalf("SetAdminFlags(%+v) = %v, want error containing %q", tt.in, err, tt.wantErr)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("SetAdmin(%+v) = %v", tt.in, err)
+				t.Fatalf("SetAdminFlags(%+v) = %v", tt.in, err)
 			}
-			got, err := s.Admin()
-			if err != nil || got != tt.want {
-				t.Errorf("Admin() = %+v, %v, want %+v", got, err, tt.want)
+			f, until, err := s.AdminFlags()
+			if got := (Admin{Flags: f, BanUntil: until}); err != nil || got != tt.want {
+				t.Errorf("AdminFlags() = %+v, %v, want %+v", got, err, tt.want)
 			}
 		})
 	}
@@ -84,7 +84,7 @@ func TestSetAdmin(t *testing.T) {
 
 func TestUpdateAdminAbortsOnError(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), FileName))
-	if err := s.SetAdmin(Admin{Flags: nodeflag.Stopped}); err != nil {
+	if err := s.SetAdminFlags(nodeflag.Stopped, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	boom := errors.New("boom")
@@ -95,8 +95,8 @@ func TestUpdateAdminAbortsOnError(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("UpdateAdmin() = %v, want %v", err, boom)
 	}
-	if got, _ := s.Admin(); got.Flags != nodeflag.Stopped {
-		t.Errorf("Admin().Flags after aborted update = %v, want STOPPED", got.Flags)
+	if f, _, _ := s.AdminFlags(); f != nodeflag.Stopped {
+		t.Errorf("AdminFlags() after aborted update = %v, want STOPPED", f)
 	}
 	got, err := s.UpdateAdmin(func(a *Admin) error {
 		a.Flags |= nodeflag.PermanentlyDisabled
@@ -248,7 +248,7 @@ func TestEventResultsAndRecords(t *testing.T) {
 func TestSecondOpenFailsLocked(t *testing.T) {
 	path := filepath.Join(t.TempDir(), FileName)
 	first := open(t, path)
-	_, err := Open(path, &Options{LockTimeout: 100 * time.Millisecond})
+	_, err := OpenTimeout(path, 100*time.Millisecond)
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Open() = %v, want ErrLocked", err)
 	}
@@ -263,7 +263,7 @@ func TestSecondOpenFailsLocked(t *testing.T) {
 }
 
 func TestCloseIdempotent(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), FileName), nil)
+	s, err := Open(filepath.Join(t.TempDir(), FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestCloseIdempotent(t *testing.T) {
 		}
 	}
 	checks := map[string]error{}
-	_, checks["Admin"] = s.Admin()
+	_, _, checks["AdminFlags"] = s.AdminFlags()
 	checks["SetGeneration"] = s.SetGeneration(1)
 	_, checks["Held"] = s.Held()
 	checks["Put"] = s.Put("k", nil)
@@ -300,7 +300,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Open(path, nil)
+	_, err = Open(path)
 	if err == nil || !strings.Contains(err.Error(), "newer than this ctdbd") {
 		t.Errorf("Open() of a newer file = %v, want a schema error", err)
 	}

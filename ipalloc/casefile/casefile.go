@@ -238,12 +238,12 @@ func step(fs fileStep, tun *fileTunables, in ipalloc.Input) (Step, error) {
 		if err != nil {
 			return Step{}, fmt.Errorf("ips[%d]: %w", i, err)
 		}
-		ip := ipalloc.IP{Addr: a, PNN: -1, KnownOn: fi.KnownOn, AvailableOn: fi.AvailableOn}
+		ip := ipalloc.IP{Addr: a, Current: -1, KnownOn: fi.KnownOn, AvailableOn: fi.AvailableOn}
 		if fi.CurrentPNN != nil && *fi.CurrentPNN != -1 {
 			if err := checkPNN("current_pnn", *fi.CurrentPNN); err != nil {
 				return Step{}, fmt.Errorf("ips[%d] %s: %w", i, a, err)
 			}
-			ip.PNN = *fi.CurrentPNN
+			ip.Current = *fi.CurrentPNN
 		}
 		if ip.KnownOn == nil {
 			for p := range n {
@@ -322,7 +322,7 @@ func merged(views []fileView, n int) ([]fileIP, error) {
 	}
 	var out []fileIP
 	for _, ip := range ipalloc.Merge(vs) {
-		p := ip.PNN
+		p := ip.Current
 		out = append(out, fileIP{IP: ip.Addr.String(), CurrentPNN: &p, KnownOn: ip.KnownOn})
 	}
 	return out, nil

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -130,9 +131,10 @@ type Proc struct {
 	PID  int
 	Log  string // where its stdout and stderr go
 
-	cmd  *exec.Cmd
-	done chan struct{} // closed once it has exited and been reaped
-	err  error         // Wait's result, set before done closes
+	cmd      *exec.Cmd
+	intended atomic.Bool   // the bed was asked to end it (Kill, Terminate)
+	done     chan struct{} // closed once it has exited and been reaped
+	err      error         // Wait's result, set before done closes
 }
 
 // Spawn starts argv inside namespace ns in the background, stdout and
@@ -146,7 +148,7 @@ func (b *Bed) spawn(ns, name, logPath string, env []string, argv []string) (*Pro
 	closed := b.closed
 	b.mu.Unlock()
 	if closed {
-		return nil, errors.New("bed: closed")
+		return nil, errClosed
 	}
 	f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
@@ -209,6 +211,7 @@ func (p *Proc) Wait(ctx context.Context) error {
 
 // kill SIGKILLs the process if it still runs and waits for it.
 func (p *Proc) kill() error {
+	p.intended.Store(true)
 	if exited, _ := p.Exited(); exited {
 		return nil
 	}

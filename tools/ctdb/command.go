@@ -12,7 +12,7 @@ import (
 type command struct {
 	name    string
 	aliases []string
-	usage   string // e.g. "moveip IP PNN"
+	usage   string // e.g. "moveip IP PNN"; several forms one a line
 	summary string // one line for `ctdb help`
 	// offline commands run without a daemon (e.g. ipalloc); they get their
 	// arguments as given, global options after the command included.
@@ -22,6 +22,10 @@ type command struct {
 	// multi commands accept `-n all` and `-n PNN,PNN`: run calls them once
 	// per node with e.target set.
 	multi bool
+	// named commands name the node in their output ("Public IPs on node
+	// 1"); for the others, a run on several nodes prints ">> NODE: N <<"
+	// before each node's output.
+	named bool
 	// slow commands wait for a takeover run or an event: their control may
 	// take up to -T (max runtime) instead of -t.
 	slow bool

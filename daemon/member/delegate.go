@@ -1,0 +1,168 @@
+package member
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/ctdb-go/ctdb-go/daemon/nodeflag"
+)
+
+// delegate is the Member as memberlist's Delegate, EventDelegate and
+// AliveDelegate. memberlist calls the event and alive methods with its
+// node lock held and the others on its packet and stream goroutines: none
+// of them may block or call back into memberlist.
+type delegate struct{ m *Member }
+
+var (
+	_ memberlist.Delegate      = (*delegate)(nil)
+	_ memberlist.EventDelegate = (*delegate)(nil)
+	_ memberlist.AliveDelegate = (*delegate)(nil)
+)
+
+// NodeMeta returns this node's encoded meta.
+func (d *delegate) NodeMeta(limit int) []byte {
+	d.m.mu.Lock()
+	b := encodeMeta(d.m.meta)
+	d.m.mu.Unlock()
+	if len(b) > limit {
+		// Cannot happen (maxMetaSize is far below memberlist's 512), and
+		// memberlist panics on an oversized meta.
+		return nil
+	}
+	return b
+}
+
+// NotifyMsg takes a frame off the wire: a reply is matched to its request
+// here, anything else is served on a goroutine of its own.
+func (d *delegate) NotifyMsg(b []byte) {
+	d.m.receive(slices.Clone(b))
+}
+
+// GetBroadcasts: we queue no broadcasts of our own.
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+
+// LocalState wraps SetLocalState's bytes with this node's PNN, which
+// memberlist does not give the receiver.
+func (d *delegate) LocalState(join bool) []byte {
+	d.m.mu.Lock()
+	fn := d.m.localState
+	d.m.mu.Unlock()
+	if fn == nil {
+		return nil
+	}
+	return encodeState(d.m.cfg.PNN, fn())
+}
+
+// MergeRemoteState keeps the latest state per PNN for deliverStates.
+func (d *delegate) MergeRemoteState(b []byte, join bool) {
+	if len(b) == 0 {
+		return
+	}
+	pnn, state, err := decodeState(b)
+	if err != nil {
+		d.m.log.Warn("dropping push/pull state", "err", err)
+		return
+	}
+	if pnn == d.m.cfg.PNN {
+		return
+	}
+	m := d.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.remoteState == nil || m.state != stateRunning {
+		return
+	}
+	m.remote[pnn] = slices.Clone(state)
+	wake(m.stateWake)
+}
+
+// NotifyAlive refuses nodes that are not ours: a name other than "pnn-N",
+// a meta that does not decode or names another PNN, an address that is not
+// a configured peer. memberlist then ignores the node (and logs why).
+func (d *delegate) NotifyAlive(n *memberlist.Node) error {
+	pnn, ok := parsePNN(n.Name)
+	if !ok {
+		return fmt.Errorf("node name %q is not pnn-N", n.Name)
+	}
+	meta, err := decodeMeta(n.Meta)
+	if err != nil {
+		return err
+	}
+	if meta.PNN != pnn {
+		return fmt.Errorf("meta names pnn %d", meta.PNN)
+	}
+	if n.Name == d.m.name {
+		// Ourselves, or an impostor under our name at another address:
+		// memberlist refutes that itself.
+		return nil
+	}
+	ap, ok := nodeAddr(n)
+	if !ok || !d.m.peerSet[ap] {
+		return fmt.Errorf("address %v is not a configured peer", ap)
+	}
+	return nil
+}
+
+func (d *delegate) NotifyJoin(n *memberlist.Node)   { d.m.noteNode(Join, n) }
+func (d *delegate) NotifyLeave(n *memberlist.Node)  { d.m.noteNode(Leave, n) }
+func (d *delegate) NotifyUpdate(n *memberlist.Node) { d.m.noteNode(Update, n) }
+
+// noteNode records a membership change and queues its Event.
+func (m *Member) noteNode(kind EventKind, n *memberlist.Node) {
+	pnn, ok := parsePNN(n.Name)
+	if !ok {
+		// NotifyAlive refuses such nodes; never let one in regardless.
+		m.log.Warn("ignoring node with foreign name", "node", n.Name)
+		return
+	}
+	p := Peer{PNN: pnn, Alive: kind != Leave}
+	p.Addr, _ = nodeAddr(n)
+	meta, err := decodeMeta(n.Meta)
+	switch {
+	case err == nil:
+		p.Meta = meta
+	case kind == Leave:
+		m.mu.Lock()
+		p.Meta = m.peers[pnn].Meta
+		m.mu.Unlock()
+	default:
+		m.log.Warn("bad meta", "pnn", pnn, "err", err)
+		p.Meta = Meta{PNN: pnn, Flags: nodeflag.Unknown, Leader: NoLeader}
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state != stateRunning {
+		return
+	}
+	if pnn == m.cfg.PNN {
+		p.Meta = m.meta // ours is the newest
+	}
+	m.peers[pnn] = p
+	m.queue = append(m.queue, Event{Kind: kind, Peer: p})
+	wake(m.eventWake)
+	switch kind {
+	case Join:
+		m.log.Info("node joined", "pnn", pnn, "addr", p.Addr)
+	case Leave:
+		how := "failed"
+		if n.State == memberlist.StateLeft {
+			how = "left"
+		}
+		m.log.Info("node "+how, "pnn", pnn, "addr", p.Addr)
+		if pnn != m.cfg.PNN {
+			for _, c := range m.pending {
+				if c.pnn == pnn {
+					select {
+					case c.ch <- result{err: fmt.Errorf("pnn %d: %w", pnn, ErrPeerLeft)}:
+					default:
+					}
+				}
+			}
+		}
+	case Update:
+		m.log.Debug("node updated", "pnn", pnn, "flags", p.Meta.Flags, "generation", p.Meta.Generation, "leader", p.Meta.Leader)
+	}
+}

@@ -1,0 +1,241 @@
+package member
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Handle registers fn for messages of kind, requests and one-way messages
+// alike. Register before Run, so that no message finds no handler. It
+// panics on an empty or over-long kind, a nil fn, or a kind registered
+// twice: those are programming errors.
+func (m *Member) Handle(kind string, fn Handler) {
+	if err := checkKind(kind); err != nil {
+		panic(err)
+	}
+	if fn == nil {
+		panic("member: nil handler for " + kind)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, dup := m.handlers[kind]; dup {
+		panic("member: handler for " + kind + " registered twice")
+	}
+	m.handlers[kind] = fn
+}
+
+func checkKind(kind string) error {
+	if kind == "" || len(kind) > maxKind {
+		return fmt.Errorf("member: message kind %q: want 1 to %d bytes", kind, maxKind)
+	}
+	return nil
+}
+
+// Send sends a one-way message to pnn's handler for kind. Reliable sends
+// over TCP (memberlist SendReliable; a new connection per message, about
+// 1-3 ms on a LAN): a nil error means the peer received it. Otherwise it
+// is one UDP packet (SendBestEffort), which may be lost, and the frame must
+// fit in 1400 bytes. A message to this node's own PNN is dispatched
+// locally. Messages are not ordered: each is served on its own goroutine.
+func (m *Member) Send(pnn int, kind string, payload []byte, reliable bool) error {
+	if err := checkKind(kind); err != nil {
+		return err
+	}
+	f := frame{from: m.cfg.PNN, kind: kind, payload: payload}
+	if err := m.sendFrame(pnn, &f, reliable); err != nil {
+		return fmt.Errorf("sending %s to pnn %d: %w", kind, pnn, err)
+	}
+	return nil
+}
+
+// Request sends a request to pnn's handler for kind over TCP and waits for
+// its reply, until ctx ends (ctx's deadline also bounds the remote
+// handler's context). A handler error comes back as a *RemoteError, as
+// does a missing handler; ErrPeerLeft if the peer left or was declared dead
+// meanwhile. A request to this node's own PNN is served locally.
+func (m *Member) Request(ctx context.Context, pnn int, kind string, payload []byte) ([]byte, error) {
+	if err := checkKind(kind); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("requesting %s from pnn %d: %w", kind, pnn, err)
+	}
+	c := &call{pnn: pnn, ch: make(chan result, 1)}
+	id := m.nextID.Add(1)
+	m.mu.Lock()
+	switch m.state {
+	case stateNew:
+		m.mu.Unlock()
+		return nil, ErrNotRunning
+	case stateStopped:
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	m.pending[id] = c
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.pending, id)
+		m.mu.Unlock()
+	}()
+
+	f := frame{flags: flagRequest, from: m.cfg.PNN, id: id, kind: kind, payload: payload}
+	if dl, ok := ctx.Deadline(); ok {
+		// Round up, so a request with time left never says "no timeout".
+		f.timeout = uint64(max(1, (time.Until(dl)+time.Millisecond-1)/time.Millisecond))
+	}
+	if err := m.sendFrame(pnn, &f, true); err != nil {
+		return nil, fmt.Errorf("requesting %s from pnn %d: %w", kind, pnn, err)
+	}
+	select {
+	case r := <-c.ch:
+		if r.err != nil {
+			var re *RemoteError
+			if errors.As(r.err, &re) {
+				return nil, r.err
+			}
+			return nil, fmt.Errorf("requesting %s from pnn %d: %w", kind, pnn, r.err)
+		}
+		return r.payload, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for %s reply from pnn %d: %w", kind, pnn, ctx.Err())
+	}
+}
+
+// sendFrame sends f to pnn, or dispatches it locally when pnn is us.
+func (m *Member) sendFrame(pnn int, f *frame, reliable bool) error {
+	b := f.encode()
+	switch {
+	case !reliable && len(b) > maxBestEffort:
+		return fmt.Errorf("best-effort message of %d bytes, limit %d: send it reliably", len(b), maxBestEffort)
+	case len(b) > maxReliable:
+		return fmt.Errorf("message of %d bytes, limit %d", len(b), maxReliable)
+	}
+	m.mu.Lock()
+	state, ml := m.state, m.ml
+	m.mu.Unlock()
+	switch {
+	case state == stateStopped:
+		return ErrClosed
+	case state == stateNew || ml == nil:
+		return ErrNotRunning
+	}
+	if pnn == m.cfg.PNN {
+		m.receive(b)
+		return nil
+	}
+	node := findNode(ml, pnn)
+	if node == nil {
+		return fmt.Errorf("pnn %d: %w", pnn, ErrUnknownPeer)
+	}
+	if reliable {
+		return ml.SendReliable(node, b)
+	}
+	return ml.SendBestEffort(node, b)
+}
+
+// findNode returns pnn's node if it is an alive (or suspect) member.
+func findNode(ml *memberlist.Memberlist, pnn int) *memberlist.Node {
+	name := nodeName(pnn)
+	for _, n := range ml.Members() {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// receive handles a frame b it owns: a reply goes to its waiting Request,
+// anything else to its handler on a new goroutine. It never blocks.
+func (m *Member) receive(b []byte) {
+	f, err := decodeFrame(b)
+	if err != nil {
+		m.log.Warn("dropping message", "err", err)
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state != stateRunning {
+		return
+	}
+	if f.flags&flagReply != 0 {
+		c := m.pending[f.id]
+		if c == nil || c.pnn != f.from {
+			// Late (the requester gave up) or not for us.
+			m.log.Debug("dropping reply", "pnn", f.from, "kind", f.kind, "id", f.id)
+			return
+		}
+		r := result{payload: f.payload}
+		if f.flags&flagError != 0 {
+			r = result{err: &RemoteError{PNN: f.from, Kind: f.kind, Msg: string(f.payload)}}
+		}
+		select {
+		case c.ch <- r:
+		default:
+		}
+		return
+	}
+	if m.inflight >= maxInflight {
+		m.log.Warn("too many messages in flight, dropping one", "pnn", f.from, "kind", f.kind)
+		return
+	}
+	m.inflight++
+	m.wg.Add(1)
+	go m.serve(f, m.handlers[f.kind])
+}
+
+// serve runs h for f and, for a request, sends the reply.
+func (m *Member) serve(f frame, h Handler) {
+	defer func() {
+		m.mu.Lock()
+		m.inflight--
+		m.mu.Unlock()
+		m.wg.Done()
+	}()
+	ctx := m.stopCtx
+	if f.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(f.timeout)*time.Millisecond)
+		defer cancel()
+	}
+	var (
+		out []byte
+		err error
+	)
+	if h == nil {
+		err = fmt.Errorf("no handler for %s", f.kind)
+	} else {
+		out, err = m.call(ctx, h, f)
+	}
+	if f.flags&flagRequest == 0 {
+		if err != nil {
+			m.log.Warn("handling message", "pnn", f.from, "kind", f.kind, "err", err)
+		}
+		return
+	}
+	reply := frame{flags: flagReply, from: m.cfg.PNN, id: f.id, kind: f.kind, payload: out}
+	if err != nil {
+		reply.flags |= flagError
+		reply.payload = []byte(err.Error())
+	}
+	if err := m.sendFrame(f.from, &reply, true); err != nil && !errors.Is(err, ErrClosed) {
+		m.log.Warn("replying", "pnn", f.from, "kind", f.kind, "err", err)
+	}
+}
+
+// call runs a handler, turning a panic into an error so that one bad
+// message cannot take the daemon down.
+func (m *Member) call(ctx context.Context, h Handler, f frame) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			m.log.Error("handler panicked", "pnn", f.from, "kind", f.kind, "panic", r, "stack", string(debug.Stack()))
+			out, err = nil, fmt.Errorf("handler panicked: %v", r)
+		}
+	}()
+	return h(ctx, f.from, f.payload)
+}
