@@ -440,6 +440,43 @@ func TestBedWatchARP(t *testing.T) {
 	}
 }
 
+// The checker at the scale of the disable-900 benchmark: 900 addresses in
+// a /22 outside the client's subnet (so the client needs its on-link
+// route), every one answered in every sample, none twice.
+func TestBedChecker900(t *testing.T) {
+	var vips []netip.Prefix
+	a := netip.MustParseAddr("198.18.4.1")
+	for range 900 {
+		vips = append(vips, netip.PrefixFrom(a, 22))
+		a = a.Next()
+	}
+	b := newBed(t, bed.Config{Nodes: 3, PublicAddrs: vips})
+	for k, p := range vips {
+		if err := b.AddAddr(k%3, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := b.StartChecker(50 * time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r, err := c.WaitReport(ctx(t, 20*time.Second), func(r bed.Report) bool { return r.Samples >= 10 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := c.Stop()
+	t.Logf("%d samples in %v", r.Samples, time.Since(start))
+	if rep.Errors != 0 || rep.DuplicateSamples != 0 || rep.Unconfirmed != 0 {
+		t.Errorf("checker: %s", rep)
+	}
+	// Every address served from the first sample on.
+	for ip, spans := range rep.Unserved {
+		t.Errorf("%s unserved: %+v", ip, spans)
+		break
+	}
+}
+
 func isSubsequence(want, got []string) bool {
 	i := 0
 	for _, g := range got {
@@ -625,7 +662,7 @@ func TestBedPartition(t *testing.T) {
 // and waits for SIGTERM.
 const fakeCtdbd = `#!/bin/sh
 set -eu
-conf= run=
+conf='' run=''
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--config-dir) conf=$2; shift ;;
@@ -634,8 +671,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 echo "fake ctdbd: CTDB_BASE=$CTDB_BASE config $conf run $run"
-set -- $(ip -4 -br addr show dev eth0)
-me=${3%/*}
+me=$(ip -4 -br addr show dev eth0 | { read -r _ _ a _; echo "${a%/*}"; })
 n=0 pnn=-1
 while read -r a; do
 	[ "$a" = "$me" ] && pnn=$n
@@ -675,7 +711,7 @@ case "$*" in
 "-X ip all")
 	echo "|Public IP|Node|"
 	k=0
-	while read -r addr iface; do
+	while read -r addr _; do
 		h=$((k % n)); ready "$h" || h=-1
 		echo "|${addr%/*}|$h|"
 		k=$((k + 1))

@@ -147,11 +147,9 @@ func (m *Member) noteNode(kind EventKind, n *memberlist.Node) {
 	case Join:
 		m.log.Info("node joined", "pnn", pnn, "addr", p.Addr)
 	case Leave:
-		how := "failed"
-		if n.State == memberlist.StateLeft {
-			how = "left"
-		}
-		m.log.Info("node "+how, "pnn", pnn, "addr", p.Addr)
+		// Left or failed: memberlist does not say (the Node it passes has
+		// a stale State field).
+		m.log.Info("node gone", "pnn", pnn, "addr", p.Addr)
 		if pnn != m.cfg.PNN {
 			for _, c := range m.pending {
 				if c.pnn == pnn {

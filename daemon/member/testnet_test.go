@@ -31,6 +31,9 @@ type testNet struct {
 func newTestNet(t *testing.T) *testNet {
 	n := &testNet{done: make(chan struct{}), group: make(map[string]int)}
 	t.Cleanup(func() {
+		// memberlist's Shutdown does not wait for a probe or gossip round
+		// in flight; keep delivering until those have ended too.
+		waitGoroutines(t, "(*testTransport).pump")
 		close(n.done)
 		n.wg.Wait()
 	})

@@ -234,6 +234,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 }
 
+// cancelRetry is how soon a cancelled monitor runs again.
+const cancelRetry = 100 * time.Millisecond
+
 // loop is Run's state; only Run's goroutine touches it.
 type loop struct {
 	m        *Monitor
@@ -270,7 +273,13 @@ func (s *loop) run(ctx context.Context, scheduled bool) {
 	changed := healthy != was
 	switch {
 	case res.Status == eventscript.StatusCancelled:
-		m.log.Info("monitoring event was cancelled", "why", why)
+		// A takeover event preempted it. Try again shortly rather than a
+		// whole interval later: a run triggered by a link change must not
+		// be lost to the releases that change started.
+		m.log.Debug("monitoring event was cancelled; retrying", "why", why)
+		s.timer.Stop()
+		s.timer.Reset(cancelRetry)
+		return
 	case res.Status == eventscript.StatusTimedOut:
 		m.log.Warn("monitor event timed out", "timeouts", timeouts, "limit", m.timeoutCount.Load(), "why", why)
 	}

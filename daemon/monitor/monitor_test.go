@@ -246,11 +246,11 @@ func TestSchedule(t *testing.T) {
 			wantRuns: secs(2, 7, 17, 32, 37, 47, 52), wantHealth: []bool{true, false, true},
 		},
 		{
-			name:     "cancelled changes nothing",
+			name:     "cancelled changes nothing and is retried soon",
 			statuses: []eventscript.Status{ok, cancelled, fail},
-			runFor:   20 * time.Second,
-			// 2 pass (5), 7 cancelled (10), 17 fail (5)
-			wantRuns: secs(2, 7, 17), wantHealth: []bool{true, false},
+			runFor:   10 * time.Second,
+			// 2 pass (5), 7 cancelled (retry after 0.1 s), 7.1 fail (5)
+			wantRuns: []time.Duration{2 * time.Second, 7 * time.Second, 7100 * time.Millisecond}, wantHealth: []bool{true, false},
 		},
 	}
 	for _, tt := range tests {

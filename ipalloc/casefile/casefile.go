@@ -114,13 +114,18 @@ type (
 // Parse parses one case. Errors name the offending part, e.g.
 // `steps[2]: ips[3]: current_pnn 7 out of range (4 nodes)`.
 func Parse(data []byte) (*Case, error) {
-	var f fileCase
-	d := json.NewDecoder(bytes.NewReader(data))
-	if err := d.Decode(&f); err != nil {
-		return nil, fmt.Errorf("not a JSON case: %w", err)
+	// Syntax first, so that an error says what is wrong with the text
+	// rather than with its type.
+	if !json.Valid(data) {
+		var v any
+		return nil, fmt.Errorf("not a JSON case: %w", json.Unmarshal(data, &v))
 	}
-	if d.More() {
-		return nil, errors.New("not a JSON case: data after the case object")
+	if t := bytes.TrimLeft(data, " \t\r\n"); t[0] != '{' {
+		return nil, errors.New("not a JSON case: want an object")
+	}
+	var f fileCase
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("not a JSON case: %w", err)
 	}
 	alg, err := algorithm(f.Algorithm, f.Tunable)
 	if err != nil {
@@ -270,6 +275,11 @@ func step(fs fileStep, tun *fileTunables, in ipalloc.Input) (Step, error) {
 			}
 		}
 		in.IPs = append(in.IPs, ip)
+	}
+
+	// What the checks above do not cover, e.g. an address listed twice.
+	if err := ipalloc.Check(in); err != nil {
+		return Step{}, errors.New(strings.TrimPrefix(err.Error(), "ipalloc: "))
 	}
 
 	st := Step{Label: fs.Label, Input: in}
