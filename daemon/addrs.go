@@ -159,7 +159,7 @@ func (d *Daemon) scanKernel() {
 	present := map[netip.Addr]string{}
 	for ifc, ps := range all {
 		for _, p := range ps {
-			if _, ok := d.public[p.Addr()]; ok {
+			if _, ok := d.publicAddr(p.Addr()); ok {
 				present[p.Addr()] = ifc
 			}
 		}
@@ -208,7 +208,7 @@ func (d *Daemon) persistHeld() {
 // take adds an address ordered by the leader: probe, add with a lifetime
 // within the lease, run takeip, announce.
 func (d *Daemon) take(ctx context.Context, a netip.Addr) (err error) {
-	pa, ok := d.public[a]
+	pa, ok := d.publicAddr(a)
 	if !ok {
 		return fmt.Errorf("%s is not a public address of node %d", a, d.pnn)
 	}
@@ -390,7 +390,7 @@ func (d *Daemon) nodeStateLocked() recoverd.NodeState {
 	if d.banUntil.After(time.Now()) && d.admin&nodeflag.Banned != 0 {
 		st.Flags |= nodeflag.Banned
 	}
-	for _, pa := range d.conf.PublicAddresses {
+	for _, pa := range d.pubs {
 		st.Known = append(st.Known, recoverd.PublicAddr{Prefix: pa.Prefix, Ifaces: pa.Ifaces})
 		for _, ifc := range pa.Ifaces {
 			if d.links[ifc] {

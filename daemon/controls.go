@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -326,7 +325,7 @@ func (d *Daemon) ips(ctx context.Context, all bool) control.IPs {
 		ip.ProbeAnswer = d.probeAnswers[a]
 		out.IPs = append(out.IPs, ip)
 	}
-	for _, pa := range d.conf.PublicAddresses {
+	for _, pa := range d.pubs {
 		add(pa.Prefix, pa.Ifaces)
 	}
 	if all {
@@ -380,15 +379,77 @@ func (d *Daemon) ifaces() []control.Iface {
 		refs[h.iface]++
 	}
 	var out []control.Iface
-	for ifc := range d.publicIfaces() {
+	ifcs := map[string]bool{}
+	for _, pa := range d.pubs {
+		for _, ifc := range pa.Ifaces {
+			ifcs[ifc] = true
+		}
+	}
+	for ifc := range ifcs {
 		out = append(out, control.Iface{Name: ifc, LinkUp: d.links[ifc], References: refs[ifc]})
 	}
 	slices.SortFunc(out, func(a, b control.Iface) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
+// reloadIPs rereads public_addresses: new addresses become available,
+// removed ones are released here first, then the leader reallocates.
 func (d *Daemon) reloadIPs(ctx context.Context) control.Response {
-	return fail(1, "reloadips: %v", errors.New("not supported yet: restart ctdbd to reread public_addresses"))
+	pas, err := d.conf.ReloadPublicAddresses()
+	if err != nil {
+		return fail(1, "%v", err)
+	}
+	for _, pa := range pas {
+		for _, ifc := range pa.Ifaces {
+			if !d.k.LinkExists(ifc) {
+				return fail(1, "%s: unknown interface %s for public address %s", d.conf.PublicAddressesFile, ifc, pa.Prefix)
+			}
+		}
+	}
+	keep := map[netip.Addr]bool{}
+	for _, pa := range pas {
+		keep[pa.Prefix.Addr()] = true
+	}
+	var gone []netip.Addr
+	d.mu.Lock()
+	for a := range d.public {
+		if !keep[a] {
+			gone = append(gone, a)
+		}
+	}
+	for ifc := range d.publicIfacesLocked(pas) {
+		if _, known := d.links[ifc]; !known {
+			d.mu.Unlock()
+			up, _ := d.k.LinkUp(ifc)
+			_ = d.k.PromoteSecondaries(ifc)
+			d.mu.Lock()
+			d.links[ifc] = up
+		}
+	}
+	d.mu.Unlock()
+	for _, a := range gone {
+		if err := d.release(ctx, a, -1); err != nil {
+			d.log.Warn("releasing removed public address", "ip", a, "err", err)
+		}
+	}
+	d.setPublic(pas)
+	d.log.Info("public addresses reloaded", "count", len(pas), "removed", len(gone))
+	d.noteChange()
+	time.Sleep(150 * time.Millisecond)
+	if r := d.ipreallocate(ctx, false); r.ExitCode != 0 {
+		return control.Response{Notice: "takeover run not confirmed: " + r.Error}
+	}
+	return ok(nil)
+}
+
+func (d *Daemon) publicIfacesLocked(pas []config.PublicAddress) map[string]bool {
+	m := map[string]bool{}
+	for _, pa := range pas {
+		for _, ifc := range pa.Ifaces {
+			m[ifc] = true
+		}
+	}
+	return m
 }
 
 // event serves `ctdb event ...`.

@@ -45,7 +45,6 @@ type Daemon struct {
 	ev      events
 	mem     *member.Member
 	rec     *recoverd.Recoverd
-	public  map[netip.Addr]config.PublicAddress
 	started time.Time
 	boot    int64
 	changed chan struct{} // node state changed: tell the leader
@@ -72,6 +71,10 @@ type Daemon struct {
 	probeAnswers map[netip.Addr]string
 	lastTold     string // fingerprint of the last NodeState sent
 	mon          *monitor.Monitor
+	// public is this node's public_addresses, by address; pubs in file
+	// order. `ctdb reloadips` replaces both.
+	public map[netip.Addr]config.PublicAddress
+	pubs   []config.PublicAddress
 }
 
 // heldAddr is a public address this node holds.
@@ -117,9 +120,7 @@ func New(cfg Config) (*Daemon, error) {
 		probeAnswers: map[netip.Addr]string{},
 		public:       map[netip.Addr]config.PublicAddress{},
 	}
-	for _, pa := range conf.PublicAddresses {
-		d.public[pa.Prefix.Addr()] = pa
-	}
+	d.setPublic(conf.PublicAddresses)
 	d.k = cfg.Kernel
 	if d.k == nil {
 		if d.k, err = newLinux(cfg.Logger); err != nil {
@@ -230,7 +231,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 // publicIfaces lists every interface named in public_addresses.
 func (d *Daemon) publicIfaces() map[string]bool {
 	m := map[string]bool{}
-	for _, pa := range d.conf.PublicAddresses {
+	for _, pa := range d.publicAddrs() {
 		for _, ifc := range pa.Ifaces {
 			m[ifc] = true
 		}
@@ -284,7 +285,7 @@ func (d *Daemon) cleanStale() {
 	}
 	for ifc, ps := range all {
 		for _, p := range ps {
-			if _, ok := d.public[p.Addr()]; ok {
+			if _, ok := d.publicAddr(p.Addr()); ok {
 				if err := d.k.DelAddr(ifc, p); err == nil {
 					d.log.Info("removing public address", "ip", p, "iface", ifc)
 				}
@@ -316,4 +317,30 @@ func (d *Daemon) restoreAdmin() error {
 		d.log.Info("admin flags restored", "flags", d.admin.String())
 	}
 	return nil
+}
+
+// setPublic installs this node's public addresses.
+func (d *Daemon) setPublic(pas []config.PublicAddress) {
+	m := make(map[netip.Addr]config.PublicAddress, len(pas))
+	for _, pa := range pas {
+		m[pa.Prefix.Addr()] = pa
+	}
+	d.mu.Lock()
+	d.public, d.pubs = m, pas
+	d.mu.Unlock()
+}
+
+// publicAddrs is this node's public_addresses, in file order.
+func (d *Daemon) publicAddrs() []config.PublicAddress {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.pubs
+}
+
+// publicAddr looks up one of this node's public addresses.
+func (d *Daemon) publicAddr(a netip.Addr) (config.PublicAddress, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	pa, ok := d.public[a]
+	return pa, ok
 }

@@ -125,7 +125,6 @@ func (d *Daemon) watchLinks(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("watching links: %w", err)
 	}
-	public := d.publicIfaces()
 	for {
 		select {
 		case <-ctx.Done():
@@ -134,7 +133,7 @@ func (d *Daemon) watchLinks(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			if !public[ev.Iface] {
+			if !d.publicIfaces()[ev.Iface] {
 				continue
 			}
 			d.mu.Lock()

@@ -466,7 +466,7 @@ func TestBedChecker900(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := c.Stop()
-	t.Logf("%d samples in %v", r.Samples, time.Since(start))
+	t.Logf("%d samples in %v; %s", r.Samples, time.Since(start), rep)
 	if rep.Errors != 0 || rep.DuplicateSamples != 0 || rep.Unconfirmed != 0 {
 		t.Errorf("checker: %s", rep)
 	}

@@ -14,10 +14,11 @@ import (
 // scriptSuffix is CTDB's file name suffix; the script's name is without it.
 const scriptSuffix = ".script"
 
-// ignoredSuffixes mark editor and package-manager leftovers; ".rpm" and
-// ".dpkg" match anywhere after the name (".rpmnew", ".dpkg-old").
+// ignoredSuffixes mark editor and package-manager leftovers, and per-script
+// option files (NN.name.options, read by load_script_options, never run);
+// ".rpm" and ".dpkg" match anywhere after the name (".rpmnew", ".dpkg-old").
 var (
-	ignoredSuffixes = []string{"~", ".swp", ".swo", ".bak", ".orig"}
+	ignoredSuffixes = []string{"~", ".swp", ".swo", ".bak", ".orig", ".options"}
 	ignoredInfixes  = []string{".rpm", ".dpkg"}
 )
 

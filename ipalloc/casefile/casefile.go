@@ -125,6 +125,12 @@ func Parse(data []byte) (*Case, error) {
 	}
 	var f fileCase
 	if err := json.Unmarshal(data, &f); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			// The field path names the embedded fileStep; the file does not.
+			field := strings.ReplaceAll(te.Field, "fileStep.", "")
+			return nil, fmt.Errorf("not a JSON case: %s: got a JSON %s, want %s", field, te.Value, te.Type)
+		}
 		return nil, fmt.Errorf("not a JSON case: %w", err)
 	}
 	alg, err := algorithm(f.Algorithm, f.Tunable)

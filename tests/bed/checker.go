@@ -160,7 +160,9 @@ func (c *Checker) sample() (sample, error) {
 			return s, err
 		}
 	}
-	deadline := time.NewTimer(time.Until(sent.Add(c.window)))
+	// The window runs from the last request: 900 of them take a while.
+	end := time.Now().Add(c.window)
+	deadline := time.NewTimer(time.Until(end))
 	defer deadline.Stop()
 	take := func(r arpReply) {
 		// Replies read now but stamped before this round's requests
@@ -178,10 +180,11 @@ func (c *Checker) sample() (sample, error) {
 			for {
 				select {
 				case r := <-c.arp.Replies:
-					if r.At.Before(sent.Add(c.window)) {
+					if r.At.Before(end) {
 						take(r)
 					}
 				default:
+					s.Took = time.Since(s.At)
 					return s, nil
 				}
 			}

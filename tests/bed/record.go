@@ -22,7 +22,8 @@ type nodeRead struct {
 
 // sample is what one checker round saw.
 type sample struct {
-	At time.Time // when the round started
+	At   time.Time     // when the round started
+	Took time.Duration // how long the round took (reads, requests, window)
 	// Reads are in the order they were made: every node once (pass 1),
 	// then, when pass 1 found an address on two nodes, every node again
 	// (pass 2).
@@ -184,6 +185,9 @@ type Report struct {
 	// including the ones before the cluster first served it; use
 	// MaxUnserved to pick the ones that count.
 	Unserved map[netip.Addr][]Span
+	// LongestRound is the longest sampling round (reads, ARP requests and
+	// the answer window): the checker's resolution at worst.
+	LongestRound time.Duration
 	// Errors counts rounds that could not read a node or send ARP; those
 	// rounds are not samples.
 	Errors     int
@@ -254,8 +258,9 @@ func (r Report) Err() error {
 // String summarises the report for a log.
 func (r Report) String() string {
 	var s strings.Builder
-	fmt.Fprintf(&s, "checker: %d samples every %v over %v; duplicate samples: %d (address on two nodes: %d, two MACs: %d); moved between reads: %d; rounds failed: %d",
-		r.Samples, r.Interval, r.End.Sub(r.Start).Round(time.Millisecond), r.DuplicateSamples, r.AddrDuplicates, r.ARPDuplicates, r.Unconfirmed, r.Errors)
+	fmt.Fprintf(&s, "checker: %d samples every %v over %v (longest round %v); duplicate samples: %d (address on two nodes: %d, two MACs: %d); moved between reads: %d; rounds failed: %d",
+		r.Samples, r.Interval, r.End.Sub(r.Start).Round(time.Millisecond), r.LongestRound.Round(100*time.Microsecond),
+		r.DuplicateSamples, r.AddrDuplicates, r.ARPDuplicates, r.Unconfirmed, r.Errors)
 	if r.FirstError != "" {
 		fmt.Fprintf(&s, " (first: %s)", r.FirstError)
 	}
@@ -324,6 +329,7 @@ func (r *recorder) add(s sample) {
 	}
 	r.rep.Samples++
 	r.rep.End = s.At
+	r.rep.LongestRound = max(r.rep.LongestRound, s.Took)
 	r.times = append(r.times, s.At)
 	var addrDup, arpDup, suspect bool
 	for _, ip := range r.ips {
