@@ -91,10 +91,10 @@ func (s *state) nonDeterministic(noFailback bool) {
 	// done once per distinct row and pass instead of once per address.
 	group := make([]int, len(s.ips))
 	rows := map[string]int{}
+	var b []byte
 	for i := range s.ips {
-		r := s.avail[i*s.words : (i+1)*s.words]
-		b := make([]byte, 0, 8*len(r))
-		for _, w := range r {
+		b = b[:0]
+		for _, w := range s.avail[i*s.words : (i+1)*s.words] {
 			b = strconv.AppendUint(b, w, 36)
 			b = append(b, ',')
 		}

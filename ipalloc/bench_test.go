@@ -29,13 +29,19 @@ func benchInput(alg ipalloc.Algorithm, n, ips int) ipalloc.Input {
 // oneFailed is in balanced (as Allocate leaves it) and then node 0 failed:
 // it can no longer host, so its addresses must move.
 func oneFailed(in ipalloc.Input) ipalloc.Input {
+	out := settled(in)
+	out.Nodes = append([]ipalloc.Node(nil), in.Nodes...)
+	out.Nodes[0].CanHost = false
+	return out
+}
+
+// settled is in as Allocate leaves it: a takeover run with nothing to do.
+func settled(in ipalloc.Input) ipalloc.Input {
 	holder := map[netip.Addr]int{}
 	for _, a := range ipalloc.Allocate(in).Assignments {
 		holder[a.Addr] = a.PNN
 	}
 	out := in
-	out.Nodes = append([]ipalloc.Node(nil), in.Nodes...)
-	out.Nodes[0].CanHost = false
 	out.IPs = append([]ipalloc.IP(nil), in.IPs...)
 	for i := range out.IPs {
 		out.IPs[i].Current = holder[out.IPs[i].Addr]
@@ -57,6 +63,9 @@ func BenchmarkAllocate(b *testing.B) {
 		in := benchInput(ipalloc.LCP2, n, 4096)
 		prefix := "lcp2-" + strconv.Itoa(n) + "x4096-"
 		benches = append(benches, bench{prefix + "unassigned", in}, bench{prefix + "onefailed", oneFailed(in)})
+		if n == 256 {
+			benches = append(benches, bench{prefix + "settled", settled(in)})
+		}
 	}
 	in := benchInput(ipalloc.LCP2Rebalance, 256, 4096)
 	benches = append(benches, bench{"lcp2rebalance-256x4096-onefailed", oneFailed(in)})

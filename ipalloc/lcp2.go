@@ -30,24 +30,6 @@ import (
 func (s *state) lcp2(rebalanceAll bool, force []int, noFailback bool) {
 	s.unassignUnsuitable()
 
-	ni := len(s.ips)
-	cost := make([]uint64, s.n*ni)
-	for j, h := range s.holder {
-		if h != -1 {
-			s.addCost(cost[h*ni:(h+1)*ni], j)
-		}
-	}
-	// Every pair on a node was counted from both ends.
-	imb := make([]uint64, s.n)
-	for i, h := range s.holder {
-		if h != -1 {
-			imb[h] += cost[h*ni+i]
-		}
-	}
-	for p := range imb {
-		imb[p] /= 2
-	}
-
 	// Rebalance candidates: the nodes holding nothing now. A node that
 	// holds an address was healthy before and is left alone, so failback
 	// does not move addresses for minor gains (CTDB's reasoning).
@@ -70,13 +52,35 @@ func (s *state) lcp2(rebalanceAll bool, force []int, noFailback bool) {
 		s.note("forcing rebalancing of addresses to node " + strconv.Itoa(p))
 		candidate[p] = true
 	}
-
-	s.lcp2AllocateUnassigned(cost, imb)
-
-	if noFailback || !slices.Contains(candidate, true) {
+	failback := !noFailback && slices.Contains(candidate, true)
+	if !failback && !slices.Contains(s.holder, -1) {
+		// Nothing to place or move: the usual takeover run of a settled
+		// cluster ends here, before the O(N·I) costs are computed.
 		return
 	}
-	s.lcp2Failback(cost, imb, candidate)
+
+	ni := len(s.ips)
+	cost := make([]uint64, s.n*ni)
+	for j, h := range s.holder {
+		if h != -1 {
+			s.addCost(cost[h*ni:(h+1)*ni], j)
+		}
+	}
+	// Every pair on a node was counted from both ends.
+	imb := make([]uint64, s.n)
+	for i, h := range s.holder {
+		if h != -1 {
+			imb[h] += cost[h*ni+i]
+		}
+	}
+	for p := range imb {
+		imb[p] /= 2
+	}
+
+	s.lcp2AllocateUnassigned(cost, imb)
+	if failback {
+		s.lcp2Failback(cost, imb, candidate)
+	}
 }
 
 // addCost adds distance² to address x to every other address's cost in

@@ -43,9 +43,7 @@ func Merge(views []View) []IP {
 				index[c.Addr] = i
 				ips = append(ips, IP{Addr: c.Addr, Current: -1})
 			}
-			if !slices.Contains(ips[i].KnownOn, v.PNN) {
-				ips[i].KnownOn = append(ips[i].KnownOn, v.PNN)
-			}
+			ips[i].KnownOn = appendPNN(ips[i].KnownOn, v.PNN)
 			if c.PNN == v.PNN {
 				ips[i].Current = v.PNN
 			}
@@ -53,11 +51,19 @@ func Merge(views []View) []IP {
 	}
 	for _, v := range vs {
 		for _, a := range v.Available {
-			if i, ok := index[a]; ok && !slices.Contains(ips[i].AvailableOn, v.PNN) {
-				ips[i].AvailableOn = append(ips[i].AvailableOn, v.PNN)
+			if i, ok := index[a]; ok {
+				ips[i].AvailableOn = appendPNN(ips[i].AvailableOn, v.PNN)
 			}
 		}
 	}
 	slices.SortFunc(ips, func(a, b IP) int { return Compare(a.Addr, b.Addr) })
 	return ips
+}
+
+// appendPNN adds p to a list built in ascending PNN order, once.
+func appendPNN(l []int, p int) []int {
+	if len(l) > 0 && l[len(l)-1] == p {
+		return l
+	}
+	return append(l, p)
 }

@@ -208,3 +208,30 @@ func TestLCP2SpreadWithinOne(t *testing.T) {
 		}
 	}
 }
+
+// TestStable: running again on the plan, with the same nodes, moves
+// nothing, so a leader's repeated takeover runs cause no churn (LCP2 and
+// deterministic; the non-deterministic algorithm may resume a rebalance it
+// stopped after len(IPs)+5 moves).
+func TestStable(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for i := range 1000 {
+		in := randomInput(r, 10, 60)
+		if in.Algorithm == ipalloc.NonDeterministic {
+			continue
+		}
+		first := ipalloc.Allocate(in)
+		again := in
+		again.IPs = slices.Clone(in.IPs)
+		for j := range again.IPs {
+			for _, a := range first.Assignments {
+				if a.Addr == again.IPs[j].Addr {
+					again.IPs[j].Current = a.PNN
+				}
+			}
+		}
+		if second := ipalloc.Allocate(again); len(second.Moves) != 0 {
+			t.Errorf("case %d (%v): second run moved %v", i, in.Algorithm, second.Moves)
+		}
+	}
+}

@@ -68,6 +68,9 @@ type Config struct {
 	Store     GenerationStore
 	// Ban bans a node for a period (through its control); nil: no bans.
 	Ban func(ctx context.Context, pnn int, period time.Duration) error
+	// Fence fences an unreachable node (runs the fence event and waits);
+	// nil means fencing is off: addresses wait for the lease instead.
+	Fence func(ctx context.Context, pnn int) error
 	// Allocate computes the placement (ipalloc).
 	Allocate AllocateFunc
 	Logger   *slog.Logger
@@ -110,6 +113,9 @@ type Recoverd struct {
 	waiters     []chan struct{} // woken when the current ops finish
 	opsRunning  int
 	blocked     map[netip.Addr]string // why an address is not being served
+	fencing     map[int]*fenceState
+	lostAt      map[int]time.Time // when an unreachable node was first seen gone
+	runCtx      context.Context
 }
 
 // New checks cfg and fills defaults.
@@ -139,6 +145,9 @@ func New(cfg Config) (*Recoverd, error) {
 		suspect:   map[netip.Addr]map[int]time.Time{},
 		failures:  map[int][]time.Time{},
 		blocked:   map[netip.Addr]string{},
+		fencing:   map[int]*fenceState{},
+		lostAt:    map[int]time.Time{},
+		runCtx:    context.Background(),
 	}
 	return r, nil
 }
@@ -157,6 +166,9 @@ func (r *Recoverd) LeaseTime() time.Duration {
 
 // Run elects and leads until ctx ends; then it gives up the lock.
 func (r *Recoverd) Run(ctx context.Context) error {
+	r.mu.Lock()
+	r.runCtx = ctx
+	r.mu.Unlock()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	defer r.stepDown("shutting down")
@@ -228,6 +240,7 @@ func (r *Recoverd) tick(ctx context.Context) {
 		}
 	}
 	r.quorumOK = !r.cfg.Quorum || alive*2 > len(r.cfg.Nodes)
+	r.forgetFencingLocked()
 	self := r.peers[r.cfg.PNN]
 	mayLead := self.Flags&(nodeflag.Banned|nodeflag.Stopped) == 0
 
@@ -327,6 +340,8 @@ func (r *Recoverd) becomeLeader(lost <-chan struct{}, release func() error) {
 	r.assigned = map[netip.Addr]int{}
 	r.suspect = map[netip.Addr]map[int]time.Time{}
 	r.failures = map[int][]time.Time{}
+	r.fencing = map[int]*fenceState{}
+	r.lostAt = map[int]time.Time{}
 	r.runAt = now
 	r.mu.Unlock()
 	r.log.Info("this node is now the leader", "pnn", r.cfg.PNN, "generation", gen)

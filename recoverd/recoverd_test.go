@@ -310,3 +310,28 @@ func TestFrozenLeaderGrantsNothing(t *testing.T) {
 		t.Error("grant given by a leader that has not re-checked its lock after a pause")
 	}
 }
+
+func TestNewLeaderWaitsForUnknownNodes(t *testing.T) {
+	r, f, now := newTestLeader(t, 3)
+	ips := addrs(3)
+	// Node 2 is alive but has not reported yet (it may hold addresses
+	// granted by an earlier leader): nothing may be taken.
+	step(t, r, f, now, 0, ips, 1)
+	r.mu.Lock()
+	delete(r.states, 2)
+	r.mu.Unlock()
+	f.mu.Lock()
+	f.log = nil
+	f.mu.Unlock()
+	r.mu.Lock()
+	p := r.computeLocked(*now, true)
+	r.mu.Unlock()
+	for _, o := range p.ops {
+		if o.take >= 0 {
+			t.Errorf("take of %s on %d planned before node 2 reported", o.addr, o.take)
+		}
+	}
+	if len(p.blocked) == 0 {
+		t.Error("no address reported as blocked while node 2 is unknown")
+	}
+}

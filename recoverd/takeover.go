@@ -70,7 +70,7 @@ func (r *Recoverd) hasLeaseLocked(pnn int, now time.Time) bool {
 }
 
 // computeLocked decides a run; it changes nothing.
-func (r *Recoverd) computeLocked(now time.Time) plan {
+func (r *Recoverd) computeLocked(now time.Time, dry bool) plan {
 	p := plan{keep: map[netip.Addr]int{}, blocked: map[netip.Addr]string{}}
 	in := AllocInput{
 		Algorithm:    r.tunable("IPAllocAlgorithm", 2),
@@ -113,7 +113,7 @@ func (r *Recoverd) computeLocked(now time.Time) plan {
 			i := get(a)
 			if r.peers[pnn].Alive {
 				i.alive = append(i.alive, pnn)
-			} else if now.Before(r.safeTimeLocked(pnn)) {
+			} else {
 				i.dead = append(i.dead, pnn)
 			}
 		}
@@ -125,7 +125,7 @@ func (r *Recoverd) computeLocked(now time.Time) plan {
 				if !slices.Contains(i.alive, pnn) {
 					i.alive = append(i.alive, pnn)
 				}
-			} else if now.Before(r.safeTimeLocked(pnn)) && !slices.Contains(i.dead, pnn) {
+			} else if !slices.Contains(i.dead, pnn) {
 				i.dead = append(i.dead, pnn)
 			}
 		}
@@ -152,6 +152,15 @@ func (r *Recoverd) computeLocked(now time.Time) plan {
 		}
 		in.IPs = append(in.IPs, AllocIP{Addr: a, Current: cur, KnownOn: i.known, AvailableOn: i.avail})
 	}
+	// Nodes whose holdings this leader does not know yet (no state
+	// report) may hold anything until their lease, granted by an earlier
+	// leader, has run out: nothing is taken before they report or then.
+	var unknown []int
+	for _, pnn := range r.cfg.Nodes {
+		if r.states[pnn] == nil && now.Before(r.safeTimeLocked(pnn)) {
+			unknown = append(unknown, pnn)
+		}
+	}
 	target := map[netip.Addr]int{}
 	if !r.cfg.FailoverDisabled && len(in.IPs) > 0 {
 		target = r.cfg.Allocate(in)
@@ -165,18 +174,19 @@ func (r *Recoverd) computeLocked(now time.Time) plan {
 		if !ok || len(i.known) == 0 {
 			t = -1
 		}
-		if len(i.dead) > 0 {
-			// An unreachable node may still hold it until its lease runs
-			// out: nobody else gets it before then.
-			wait := r.safeTimeLocked(i.dead[0])
-			for _, d := range i.dead[1:] {
-				if s := r.safeTimeLocked(d); s.After(wait) {
-					wait = s
+		if why := r.deadGateLocked(i.dead, now, dry); why != "" {
+			// An unreachable node may still hold it: nobody else gets it
+			// before its lease has run out, or it has been fenced.
+			p.blocked[a] = why
+			for _, d := range i.dead {
+				if w := r.safeTimeLocked(d); now.Before(w) && (p.wake.IsZero() || w.Before(p.wake)) {
+					p.wake = w
 				}
 			}
-			p.blocked[a] = fmt.Sprintf("waiting for the lease of node %v to run out", i.dead)
-			if p.wake.IsZero() || wait.Before(p.wake) {
-				p.wake = wait
+			if r.cfg.Fence != nil {
+				if w := now.Add(250 * time.Millisecond); p.wake.IsZero() || w.Before(p.wake) {
+					p.wake = w
+				}
 			}
 			continue
 		}
@@ -200,6 +210,13 @@ func (r *Recoverd) computeLocked(now time.Time) plan {
 			p.ops = append(p.ops, op{addr: a, release: others, take: -1})
 			p.keep[a] = t
 		default:
+			if u := slices.DeleteFunc(slices.Clone(unknown), func(x int) bool { return x == t }); len(u) > 0 {
+				p.blocked[a] = fmt.Sprintf("waiting for nodes %v to report what they hold", u)
+				if w := r.safeTimeLocked(u[0]); p.wake.IsZero() || w.Before(p.wake) {
+					p.wake = w
+				}
+				continue
+			}
 			p.ops = append(p.ops, op{addr: a, release: others, take: t})
 		}
 	}
@@ -222,7 +239,7 @@ func (r *Recoverd) maybeRun(ctx context.Context) {
 	interval := time.Duration(r.tunable("RecoverInterval", 1)) * time.Second
 	r.runAt = now.Add(interval)
 	start := time.Now()
-	p := r.computeLocked(now)
+	p := r.computeLocked(now, false)
 	if !p.wake.IsZero() && p.wake.Before(r.runAt) {
 		r.runAt = p.wake
 	}
@@ -455,7 +472,7 @@ func (r *Recoverd) DryRun() (control.Plan, error) {
 	if !r.leader {
 		return control.Plan{}, ErrNotLeader
 	}
-	p := r.computeLocked(r.now())
+	p := r.computeLocked(r.now(), true)
 	var out control.Plan
 	for _, o := range p.ops {
 		from := -1
@@ -513,4 +530,24 @@ func (r *Recoverd) MoveIP(ctx context.Context, a netip.Addr, to int) error {
 	r.assigned[a] = to
 	r.mu.Unlock()
 	return nil
+}
+
+// deadGateLocked says why addresses claimed by the unreachable nodes dead
+// cannot move yet ("" if they can). A dry run starts no fencing.
+func (r *Recoverd) deadGateLocked(dead []int, now time.Time, dry bool) string {
+	for _, d := range dead {
+		if dry {
+			if r.cfg.Fence == nil && now.Before(r.safeTimeLocked(d)) {
+				return fmt.Sprintf("waiting for the lease of node %d to run out", d)
+			}
+			if fs := r.fencing[d]; r.cfg.Fence != nil && (fs == nil || !fs.done) {
+				return fmt.Sprintf("node %d must be fenced first", d)
+			}
+			continue
+		}
+		if ok, why := r.fenceGateLocked(r.runCtx, d, now); !ok {
+			return why
+		}
+	}
+	return ""
 }

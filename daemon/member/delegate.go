@@ -141,6 +141,14 @@ func (m *Member) noteNode(kind EventKind, n *memberlist.Node) {
 		p.Meta = m.meta // ours is the newest
 	}
 	m.peers[pnn] = p
+	if kind == Leave {
+		delete(m.nodes, pnn)
+	} else {
+		node := *n
+		node.Addr = slices.Clone(n.Addr)
+		node.Meta = slices.Clone(n.Meta)
+		m.nodes[pnn] = node
+	}
 	m.queue = append(m.queue, Event{Kind: kind, Peer: p})
 	wake(m.eventWake)
 	switch kind {

@@ -193,11 +193,16 @@ type Member struct {
 
 	// mu guards the fields below. It is never held while calling into
 	// memberlist, whose callbacks (delegate, below) take it.
-	mu          sync.Mutex
-	state       runState
-	ml          *memberlist.Memberlist
-	meta        Meta
-	peers       map[int]Peer
+	mu    sync.Mutex
+	state runState
+	ml    *memberlist.Memberlist
+	meta  Meta
+	peers map[int]Peer
+	// nodes holds a copy of each alive member's memberlist Node, taken in
+	// the event callbacks: memberlist's Members and LocalNode return
+	// pointers into its own state, which it rewrites under its lock, so
+	// reading them at all is a data race.
+	nodes       map[int]memberlist.Node
 	handlers    map[string]Handler
 	pending     map[uint64]*call
 	inflight    int
@@ -313,6 +318,7 @@ func New(cfg Config) (*Member, error) {
 		// A node starts unhealthy until its first monitor event passes.
 		meta:     Meta{PNN: cfg.PNN, Flags: nodeflag.Unhealthy, Leader: NoLeader},
 		peers:    make(map[int]Peer),
+		nodes:    make(map[int]memberlist.Node),
 		handlers: make(map[string]Handler),
 		pending:  make(map[uint64]*call),
 		remote:   make(map[int][]byte),
@@ -387,9 +393,11 @@ func (m *Member) Run(ctx context.Context) error {
 	m.mu.Lock()
 	m.ml = ml
 	m.mu.Unlock()
-	self := ml.LocalNode()
+	m.mu.Lock()
+	self := m.peers[m.cfg.PNN] // Create reported our own join
+	m.mu.Unlock()
 	m.log.Info("membership started", "cluster", m.cfg.Cluster, "pnn", m.cfg.PNN,
-		"addr", self.Address(), "peers", len(m.cfg.Peers), "encrypted", len(m.cfg.Key) > 0)
+		"addr", self.Addr, "peers", len(m.cfg.Peers), "encrypted", len(m.cfg.Key) > 0)
 
 	ticker := time.NewTicker(m.cfg.RejoinInterval)
 	defer ticker.Stop()
@@ -475,8 +483,16 @@ func (m *Member) Close() error {
 
 // joinMissing joins, in parallel, every peer that is not an alive member.
 func (m *Member) joinMissing(ml *memberlist.Memberlist) {
+	m.mu.Lock()
+	var have []netip.AddrPort
+	for _, p := range m.peers {
+		if p.Alive {
+			have = append(have, p.Addr)
+		}
+	}
+	m.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, p := range missingPeers(m.cfg.Peers, ml.Members()) {
+	for _, p := range missingPeers(m.cfg.Peers, have) {
 		wg.Go(func() {
 			_, err := ml.Join([]string{p.String()})
 			m.noteJoin(p, err)
@@ -485,17 +501,12 @@ func (m *Member) joinMissing(ml *memberlist.Memberlist) {
 	wg.Wait()
 }
 
-// missingPeers returns the peers whose address no member has, in order.
-func missingPeers(peers []netip.AddrPort, members []*memberlist.Node) []netip.AddrPort {
-	have := make(map[netip.AddrPort]bool, len(members))
-	for _, n := range members {
-		if ap, ok := nodeAddr(n); ok {
-			have[ap] = true
-		}
-	}
+// missingPeers returns the peers that are not among the alive members'
+// addresses, in order.
+func missingPeers(peers, alive []netip.AddrPort) []netip.AddrPort {
 	var out []netip.AddrPort
 	for _, p := range peers {
-		if !have[p] {
+		if !slices.Contains(alive, p) {
 			out = append(out, p)
 		}
 	}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"runtime/debug"
 	"time"
-
-	"github.com/hashicorp/memberlist"
 )
 
 // Handle registers fn for messages of kind, requests and one-way messages
@@ -97,6 +95,11 @@ func (m *Member) Request(ctx context.Context, pnn int, kind string, payload []by
 		if r.err != nil {
 			var re *RemoteError
 			if errors.As(r.err, &re) {
+				if ctx.Err() != nil {
+					// The handler gave up at our deadline (it has it) and
+					// its answer beat our own timer: say both.
+					return nil, fmt.Errorf("waiting for %s reply from pnn %d: %w (%w)", kind, pnn, ctx.Err(), r.err)
+				}
 				return nil, r.err
 			}
 			return nil, fmt.Errorf("requesting %s from pnn %d: %w", kind, pnn, r.err)
@@ -129,25 +132,16 @@ func (m *Member) sendFrame(pnn int, f *frame, reliable bool) error {
 		m.receive(b)
 		return nil
 	}
-	node := findNode(ml, pnn)
-	if node == nil {
+	m.mu.Lock()
+	node, ok := m.nodes[pnn]
+	m.mu.Unlock()
+	if !ok {
 		return fmt.Errorf("pnn %d: %w", pnn, ErrUnknownPeer)
 	}
 	if reliable {
-		return ml.SendReliable(node, b)
+		return ml.SendReliable(&node, b)
 	}
-	return ml.SendBestEffort(node, b)
-}
-
-// findNode returns pnn's node if it is an alive (or suspect) member.
-func findNode(ml *memberlist.Memberlist, pnn int) *memberlist.Node {
-	name := nodeName(pnn)
-	for _, n := range ml.Members() {
-		if n.Name == name {
-			return n
-		}
-	}
-	return nil
+	return ml.SendBestEffort(&node, b)
 }
 
 // receive handles a frame b it owns: a reply goes to its waiting Request,

@@ -37,7 +37,9 @@ type arpReply struct {
 // harness that is short of CPU still times them, and tells a late reply
 // to an earlier request from a fresh one, correctly.
 type arpConn struct {
-	c       *arp.Client // for sending
+	p       *packet.Conn
+	hw      net.HardwareAddr
+	frames  map[netip.Addr][]byte // requests built once, by target
 	rc      syscall.RawConn
 	self    netip.Addr
 	Replies chan arpReply
@@ -48,14 +50,16 @@ type arpConn struct {
 
 // dialARP opens an arpConn inside the client's namespace.
 func (b *Bed) dialARP() (*arpConn, error) {
-	var c *arp.Client
+	var p *packet.Conn
+	var hw net.HardwareAddr
 	var rc syscall.RawConn
 	err := inNS(b.nsh[b.cl], func() error {
 		ifi, err := net.InterfaceByName("eth0")
 		if err != nil {
 			return err
 		}
-		p, err := packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, nil)
+		hw = ifi.HardwareAddr
+		p, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, nil)
 		if err != nil {
 			return err
 		}
@@ -63,18 +67,13 @@ func (b *Bed) dialARP() (*arpConn, error) {
 			p.Close()
 			return err
 		}
-		// arp.New reads eth0's IPv4 address (the sender of requests),
-		// so it too must run in the client's namespace.
-		c, err = arp.New(ifi, p)
-		if err != nil {
-			p.Close()
-		}
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bed: opening an ARP socket in the client: %w", err)
 	}
-	a := &arpConn{c: c, rc: rc, self: ClientAddr.Addr(), Replies: make(chan arpReply, 8192), done: make(chan struct{})}
+	a := &arpConn{p: p, hw: hw, frames: map[netip.Addr][]byte{}, rc: rc, self: ClientAddr.Addr(),
+		Replies: make(chan arpReply, 8192), done: make(chan struct{})}
 	go a.read()
 	return a, nil
 }
@@ -171,9 +170,25 @@ func rxTime(oob []byte) time.Time {
 	return time.Now()
 }
 
-// Request broadcasts one ARP request for ip from the client.
+var broadcast = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+
+// Request broadcasts one ARP request for ip from the client. Not safe for
+// concurrent use.
 func (a *arpConn) Request(ip netip.Addr) error {
-	if err := a.c.Request(ip); err != nil {
+	f, ok := a.frames[ip]
+	if !ok {
+		pkt, err := arp.NewPacket(arp.OperationRequest, a.hw, a.self, broadcast, ip)
+		if err != nil {
+			return fmt.Errorf("bed: ARP request for %s: %w", ip, err)
+		}
+		body, err := pkt.MarshalBinary()
+		if err != nil {
+			return fmt.Errorf("bed: ARP request for %s: %w", ip, err)
+		}
+		f = slices.Concat(broadcast, a.hw, []byte{0x08, 0x06}, body)
+		a.frames[ip] = f
+	}
+	if _, err := a.p.WriteTo(f, &packet.Addr{HardwareAddr: broadcast}); err != nil {
 		return fmt.Errorf("bed: ARP request for %s: %w", ip, err)
 	}
 	return nil
@@ -182,7 +197,7 @@ func (a *arpConn) Request(ip netip.Addr) error {
 func (a *arpConn) Close() {
 	a.once.Do(func() {
 		a.closing.Store(true)
-		a.c.Close()
+		a.p.Close()
 		<-a.done
 	})
 }
