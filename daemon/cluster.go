@@ -357,3 +357,27 @@ func allocate(in recoverd.AllocInput) map[netip.Addr]int {
 	}
 	return out
 }
+
+// fenceFunc runs the fence event for an unreachable node, when fencing is
+// on ([failover] fence): `fence PNN ADDRESS`, waited for up to FenceTimeout.
+func (d *Daemon) fenceFunc() func(context.Context, int) error {
+	if !d.conf.Conf.Failover.Fence {
+		return nil
+	}
+	return func(ctx context.Context, pnn int) error {
+		addr := ""
+		for _, n := range d.conf.Nodes {
+			if n.PNN == pnn {
+				addr = n.Addr.String()
+			}
+		}
+		r := d.ev.RunTimeout(ctx, d.tun.FenceTimeout(), "fence", fmt.Sprint(pnn), addr)
+		if !r.OK() {
+			return fmt.Errorf("fence event: %s", describe(r))
+		}
+		if len(r.Scripts) == 0 {
+			return errors.New("fence event: no enabled script handles fencing")
+		}
+		return nil
+	}
+}

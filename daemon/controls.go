@@ -46,7 +46,7 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) control.Respon
 	case control.CmdPNN:
 		return ok(control.PNN{PNN: d.pnn})
 	case control.CmdStatus, control.CmdNodeStatus:
-		return ok(d.status())
+		return ok(d.status(ctx))
 	case control.CmdLeader:
 		l, _ := d.rec.Leader()
 		return ok(control.Leader{PNN: l})
@@ -129,6 +129,8 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) control.Respon
 			return fail(1, "invalid PNN %q", a[1])
 		}
 		return d.onLeader(ctx, control.Request{Command: "leader-moveip", Args: []string{ip.String(), strconv.Itoa(pnn)}})
+	case "leader-status":
+		return ok(control.Status{DuplicatesResolved: d.rec.Status().DuplicatesResolved, Fencing: d.rec.Fencing()})
 	case "leader-moveip":
 		ip, _ := netip.ParseAddr(a[0])
 		pnn, _ := strconv.Atoi(a[1])
@@ -256,7 +258,7 @@ func (d *Daemon) setAdmin(ctx context.Context, bit nodeflag.Flags, set bool, wor
 	return ok(nil)
 }
 
-func (d *Daemon) status() control.Status {
+func (d *Daemon) status(ctx context.Context) control.Status {
 	peers := map[int]recoverd.Peer{}
 	for _, p := range (transport{d}).Peers() {
 		peers[p.PNN] = p
@@ -290,8 +292,18 @@ func (d *Daemon) status() control.Status {
 	if leader < 0 {
 		st.RecoveryMode = 1
 	}
-	rs := d.rec.Status()
-	st.DuplicatesResolved = rs.DuplicatesResolved
+	if leader == d.pnn {
+		st.DuplicatesResolved = d.rec.Status().DuplicatesResolved
+		st.Fencing = d.rec.Fencing()
+	} else if leader >= 0 {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		var ls control.Status
+		if r := d.forward(cctx, control.Request{Command: "leader-status", Target: leader}); r.ExitCode == 0 &&
+			json.Unmarshal(r.Data, &ls) == nil {
+			st.DuplicatesResolved, st.Fencing = ls.DuplicatesResolved, ls.Fencing
+		}
+	}
 	return st
 }
 

@@ -12,6 +12,12 @@
 // executes it. A test fails if the package comes to depend on os, net,
 // syscall, time or log/slog, even indirectly.
 //
+// Allocate computes a plan (and never fails: inconsistent input is
+// repaired and noted); Check reports such input for callers that would
+// rather refuse it; Merge builds the address list from every node's own
+// view the way CTDB does; Compare is CTDB's address order. The simulator
+// `ctdb ipalloc FILE` runs Allocate on a case file read by ipalloc/casefile.
+//
 // Answers are CTDB's: the 21 cases of CTDB's own unit tests (testdata/ctdb)
 // give the same allocation, address for address, in the same order. Where
 // CTDB is wrong, ipalloc differs only outside those cases:

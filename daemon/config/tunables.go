@@ -115,6 +115,12 @@ var tunables = []tunable{
 	{name: "GossipIntervalMs", def: 50, min: 1},
 	// FenceTimeout: s the fence event may run before it counts as failed.
 	{name: "FenceTimeout", def: 60, min: 1},
+	// FenceDelayMs: ms × the leader's PNN to wait before fencing, so two
+	// nodes that lose each other never fence each other at once.
+	{name: "FenceDelayMs", def: 2000},
+	// FenceStartupGrace: s after a leader starts before it fences a node
+	// it has never seen (that node may still be booting).
+	{name: "FenceStartupGrace", def: 10},
 	// TakeIPProbeTimeoutMs: ms a new holder keeps probing for an old one
 	// still answering ARP/ND for an address before it gives up.
 	{name: "TakeIPProbeTimeoutMs", def: 1000, min: 1},

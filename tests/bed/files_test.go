@@ -1,6 +1,7 @@
 package bed
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ctdb-go/ctdb-go/daemon/config"
 )
 
 func TestCtdbConf(t *testing.T) {
@@ -203,4 +206,39 @@ func TestCreatorPID(t *testing.T) {
 			t.Errorf("creatorPID(cg, %q) = %d, %v; want %d, %v", tc.name, pid, ok, tc.want, tc.wantOK)
 		}
 	}
+}
+
+// The files the bed writes are files ctdbd accepts: its own config loader
+// reads them without a complaint, and reads back what the bed meant.
+func TestDaemonConfigAcceptsBedFiles(t *testing.T) {
+	b := testBed(t, Config{
+		Nodes:          3,
+		Tunables:       map[string]uint32{"MonitorInterval": 5},
+		ScriptOptions:  "CTDB_PARTIALLY_ONLINE_INTERFACES=no\n",
+		GossipPort:     4400,
+		Fence:          true,
+		InstallShipped: []string{"10.interface"},
+	})
+	if err := b.writeNodeFiles(1); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(b.Paths(1).Config)
+	if err != nil {
+		t.Fatalf("ctdbd's config.Load rejects the bed's files: %v", err)
+	}
+	got := fmt.Sprintf("name=%s port=%d fence=%v lock=%s log=%s nodes=%d public=%d monitor=%d",
+		c.Conf.Cluster.Name, c.Conf.Cluster.GossipPort, c.Conf.Failover.Fence, c.Conf.Cluster.ClusterLock,
+		c.Conf.Logging.Location, len(c.Nodes), len(c.PublicAddresses), must(c.Tunables.Get("MonitorInterval")))
+	want := fmt.Sprintf("name=cg1-1 port=4400 fence=true lock=%s log=file:%s nodes=3 public=6 monitor=5",
+		filepath.Join(b.root, "reclock"), b.Paths(1).Log)
+	if got != want {
+		t.Errorf("config.Load read\n%s\nwant\n%s", got, want)
+	}
+}
+
+func must(v uint32, ok bool) uint32 {
+	if !ok {
+		return 1<<32 - 1
+	}
+	return v
 }
