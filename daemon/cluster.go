@@ -54,6 +54,7 @@ func (d *Daemon) setupCluster() error {
 		ProbeTimeout:   d.tun.ProbeTimeout(),
 		SuspicionMult:  d.tun.SuspicionMult(),
 		GossipInterval: d.tun.GossipInterval(),
+		Transport:      d.cfg.MemberTransport,
 		Logger:         d.cfg.Logger,
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hashicorp/memberlist"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -29,6 +30,9 @@ type Config struct {
 	Logger    *slog.Logger
 	// Kernel replaces the real kernel seam (tests); nil means netif.Linux.
 	Kernel kernel
+	// MemberTransport replaces memberlist's network (tests use
+	// memberlist.MockNetwork); nil means UDP and TCP on the nodes address.
+	MemberTransport memberlist.Transport
 }
 
 // Daemon is one node. Its mutable state is guarded by mu; the goroutines

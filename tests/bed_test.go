@@ -340,8 +340,10 @@ func TestBedARPAndChecker(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := c.WaitReport(ctx(t, 5*time.Second), func(r bed.Report) bool {
-		return slices.ContainsFunc(r.Unserved[ip], func(s bed.Span) bool { return !s.Start.Before(removed) })
+	// A round may catch the deletes half done; wait for one that sees
+	// nobody at all.
+	if _, err := c.WaitEvent(ctx(t, 5*time.Second), removed, func(e bed.Event) bool {
+		return e.IP == ip && len(e.Nodes) == 0 && len(e.MACs) == 0
 	}); err != nil {
 		t.Fatal(err)
 	}

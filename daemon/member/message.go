@@ -95,10 +95,10 @@ func (m *Member) Request(ctx context.Context, pnn int, kind string, payload []by
 		if r.err != nil {
 			var re *RemoteError
 			if errors.As(r.err, &re) {
-				if ctx.Err() != nil {
+				if err := expired(ctx); err != nil {
 					// The handler gave up at our deadline (it has it) and
 					// its answer beat our own timer: say both.
-					return nil, fmt.Errorf("waiting for %s reply from pnn %d: %w (%w)", kind, pnn, ctx.Err(), r.err)
+					return nil, fmt.Errorf("waiting for %s reply from pnn %d: %w (%w)", kind, pnn, err, r.err)
 				}
 				return nil, r.err
 			}
@@ -108,6 +108,18 @@ func (m *Member) Request(ctx context.Context, pnn int, kind string, payload []by
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for %s reply from pnn %d: %w", kind, pnn, ctx.Err())
 	}
+}
+
+// expired is ctx.Err(), or DeadlineExceeded once ctx's deadline has
+// passed even if its timer has not fired yet.
+func expired(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // sendFrame sends f to pnn, or dispatches it locally when pnn is us.

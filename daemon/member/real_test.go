@@ -81,6 +81,8 @@ func TestKeyMismatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := realPair(t, tt.k0, tt.k1)
+			c.waitAlive([]int{0}, 0)
+			c.waitAlive([]int{1}, 1)
 			waitFor(t, "a join to be refused", func() bool {
 				return c.logs.count(tt.log) > 0 && c.logs.count("level=WARN", "joining peer") > 0
 			})
