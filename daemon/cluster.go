@@ -342,9 +342,10 @@ func (t transport) Send(pnn int, kind string, payload []byte, reliable bool) err
 // allocate adapts ipalloc to recoverd.
 func allocate(in recoverd.AllocInput) map[netip.Addr]int {
 	ai := ipalloc.Input{
-		Algorithm:    ipalloc.Algorithm(in.Algorithm),
-		NoIPTakeover: in.NoIPTakeover,
-		NoIPFailback: in.NoIPFailback,
+		Algorithm:      ipalloc.Algorithm(in.Algorithm),
+		NoIPTakeover:   in.NoIPTakeover,
+		NoIPFailback:   in.NoIPFailback,
+		ForceRebalance: in.ForceRebalance,
 	}
 	for _, n := range in.Nodes {
 		ai.Nodes = append(ai.Nodes, ipalloc.Node{PNN: n.PNN, CanHost: n.CanHost})

@@ -59,13 +59,13 @@ type Config struct {
 	Nodes []int // every PNN that is not DELETED
 	// Lock is the cluster lock; nil means none (the lowest candidate
 	// leads; safe only with quorum).
-	Lock      Lock
-	Quorum    bool // majority quorum
+	Lock   Lock
+	Quorum bool // majority quorum
 	// FailoverDisabled is `[failover] disabled`: no allocation at all.
 	FailoverDisabled bool
-	Tunables  Tunables
-	Transport Transport
-	Store     GenerationStore
+	Tunables         Tunables
+	Transport        Transport
+	Store            GenerationStore
 	// Ban bans a node for a period (through its control); nil: no bans.
 	Ban func(ctx context.Context, pnn int, period time.Duration) error
 	// Fence fences an unreachable node (runs the fence event and waits);
@@ -113,6 +113,7 @@ type Recoverd struct {
 	waiters     []chan struct{} // woken when the current ops finish
 	opsRunning  int
 	blocked     map[netip.Addr]string // why an address is not being served
+	canHost     map[int]bool          // as of the last run
 	fencing     map[int]*fenceState
 	lostAt      map[int]time.Time // when an unreachable node was first seen gone
 	runCtx      context.Context
@@ -342,6 +343,7 @@ func (r *Recoverd) becomeLeader(lost <-chan struct{}, release func() error) {
 	r.failures = map[int][]time.Time{}
 	r.fencing = map[int]*fenceState{}
 	r.lostAt = map[int]time.Time{}
+	r.canHost = map[int]bool{}
 	r.runAt = now
 	r.mu.Unlock()
 	r.log.Info("this node is now the leader", "pnn", r.cfg.PNN, "generation", gen)

@@ -30,8 +30,11 @@ type AllocInput struct {
 	Algorithm    uint32
 	NoIPTakeover bool
 	NoIPFailback bool
-	Nodes        []AllocNode
-	IPs          []AllocIP
+	// ForceRebalance are nodes LCP2 should rebalance onto even if they
+	// already hold an address: nodes that just became able to host.
+	ForceRebalance []int
+	Nodes          []AllocNode
+	IPs            []AllocIP
 }
 
 // AllocateFunc answers where each address goes (-1: nowhere).
@@ -45,6 +48,10 @@ type op struct {
 	take    int
 }
 
+// StartupHold is how long a new leader waits for every live node to be
+// able to host before its first placement.
+const StartupHold = 5 * time.Second
+
 // plan is one takeover run's decision.
 type plan struct {
 	ops     []op
@@ -52,6 +59,7 @@ type plan struct {
 	blocked map[netip.Addr]string // addresses that wait, and why
 	wake    time.Time             // run again by then (a lease runs out)
 	dups    []string              // duplicate holders found
+	canHost map[int]bool          // which nodes could host in this run
 }
 
 func (r *Recoverd) safeTimeLocked(pnn int) time.Time {
@@ -78,13 +86,27 @@ func (r *Recoverd) computeLocked(now time.Time, dry bool) plan {
 		NoIPFailback: r.tunable("NoIPFailback", 0) != 0,
 	}
 	canHost := map[int]bool{}
+	p.canHost = canHost
+	allCan := true
 	for _, pnn := range r.cfg.Nodes {
 		st := r.states[pnn]
 		ok := r.peers[pnn].Alive && st != nil && st.RunState == RunStateRunning &&
 			st.Flags.CanHost() && r.hasLeaseLocked(pnn, now)
 		canHost[pnn] = ok
 		in.Nodes = append(in.Nodes, AllocNode{PNN: pnn, CanHost: ok})
+		if ok && !r.canHost[pnn] {
+			in.ForceRebalance = append(in.ForceRebalance, pnn)
+		}
+		if r.peers[pnn].Alive && !ok {
+			allCan = false
+		}
 	}
+	// Right after a leader starts, nodes become healthy one after another
+	// (each runs its first monitor 2 s after it starts). Placing addresses
+	// on the first healthy node only to move them again is churn, and LCP2
+	// never rebalances onto a node that already got one: wait until every
+	// live node can host, or StartupHold has passed.
+	hold := !allCan && now.Sub(r.leaderSince) < StartupHold && len(r.assigned) == 0
 
 	type ipInfo struct {
 		known, avail []int
@@ -162,7 +184,16 @@ func (r *Recoverd) computeLocked(now time.Time, dry bool) plan {
 		}
 	}
 	target := map[netip.Addr]int{}
-	if !r.cfg.FailoverDisabled && len(in.IPs) > 0 {
+	if hold {
+		p.wake = r.leaderSince.Add(StartupHold)
+		for _, ip := range in.IPs {
+			if ip.Current >= 0 {
+				target[ip.Addr] = ip.Current
+			} else {
+				p.blocked[ip.Addr] = "waiting for the nodes to become healthy after start-up"
+			}
+		}
+	} else if !r.cfg.FailoverDisabled && len(in.IPs) > 0 {
 		target = r.cfg.Allocate(in)
 	}
 
@@ -247,6 +278,7 @@ func (r *Recoverd) maybeRun(ctx context.Context) {
 		r.assigned[a] = t
 	}
 	r.blocked = p.blocked
+	r.canHost = p.canHost
 	if len(p.dups) > 0 {
 		r.dups += uint64(len(p.dups))
 		r.log.Warn("address held by a node that was not given it; releasing it there", "dups", p.dups)

@@ -6,23 +6,31 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
+	"sync"
 	"time"
 
-	"github.com/mdlayher/packet"
+	"github.com/mdlayher/socket"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
-// ARP and neighbour discovery go through raw AF_PACKET sockets, one opened
-// per call (measured at a few tens of µs, see the package tests): a
-// public interface often has no IPv4 address of its own before the node
-// adds the public one, which rules out an ARP client that needs one, and
-// the probes need sender 0.0.0.0 anyway.
+// ARP and neighbour discovery go through raw AF_PACKET sockets: a public
+// interface often has no IPv4 address of its own before the node adds the
+// public one, which rules out an ARP client that needs one, and the probes
+// need sender 0.0.0.0 anyway.
+//
+// The sockets are long-lived, one per EtherType (ARP, IPv6) for every
+// interface of the namespace, opened on first use: closing a packet socket
+// waits for an RCU grace period (synchronize_net in packet_release), which
+// measured 4-28 ms (median 12 ms) on the project VM, so a socket per call
+// would double the cost of a takeover. Frames are sent to an interface by
+// index; received ones are handed to the probes waiting on that interface.
+// While no probe waits, a filter drops everything in the kernel.
 
 // arpLink is what Probe and Announce need from a link.
 type arpLink struct {
-	ifi   *net.Interface
+	index int
+	mac   net.HardwareAddr
 	noARP bool // loopback or IFF_NOARP: nothing to resolve on it
 }
 
@@ -32,27 +40,15 @@ func (l *Linux) arpLink(iface string) (arpLink, error) {
 		return arpLink{}, err
 	}
 	a := lk.Attrs()
-	ifi := &net.Interface{Index: a.Index, MTU: a.MTU, Name: a.Name, HardwareAddr: a.HardwareAddr, Flags: a.Flags}
 	noARP := a.RawFlags&(unix.IFF_NOARP|unix.IFF_LOOPBACK) != 0
 	if !noARP && len(a.HardwareAddr) != 6 {
 		return arpLink{}, fmt.Errorf("%s (%s, %d-byte address): %w", iface, lk.Type(), len(a.HardwareAddr), ErrUnsupportedLink)
 	}
-	return arpLink{ifi: ifi, noARP: noARP}, nil
+	return arpLink{index: a.Index, mac: a.HardwareAddr, noARP: noARP}, nil
 }
 
-// listen opens a raw packet socket on ifi in l's namespace, bound to the
-// EtherType proto, with filter applied before the bind.
-func (l *Linux) listen(ifi *net.Interface, proto int, filter []bpf.RawInstruction) (*packet.Conn, error) {
-	var c *packet.Conn
-	err := l.inNS(func() error {
-		var err error
-		c, err = packet.Listen(ifi, packet.Raw, proto, &packet.Config{Filter: filter})
-		return err
-	})
-	return c, err
-}
-
-func family(ip netip.Addr) (int, bool) {
+// family returns the EtherType that resolves ip.
+func family(ip netip.Addr) (uint16, bool) {
 	switch {
 	case ip.Is4():
 		return unix.ETH_P_ARP, true
@@ -62,18 +58,185 @@ func family(ip netip.Addr) (int, bool) {
 	return 0, false
 }
 
+// answerFunc recognises a frame that claims ip for a host other than own.
+type answerFunc func(frame []byte, ip netip.Addr, own net.HardwareAddr) (net.HardwareAddr, bool)
+
+// pktSocket is one long-lived packet socket for one EtherType.
+type pktSocket struct {
+	proto  uint16
+	conn   *socket.Conn
+	accept []bpf.RawInstruction // the filter while probes wait
+	answer answerFunc
+
+	dead chan struct{} // closed when the reader has stopped
+	err  error         // why it stopped; set before dead is closed
+
+	// mu guards waiters and the filter that depends on their number.
+	mu      sync.Mutex
+	waiters map[*probeWaiter]struct{}
+}
+
+// probeWaiter is one Probe waiting for an answer.
+type probeWaiter struct {
+	index int
+	ip    netip.Addr
+	own   net.HardwareAddr
+	got   chan net.HardwareAddr // capacity 1; the first answer
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// packetSocket returns the live socket for proto, opening it (in l's
+// namespace) when there is none or the last one failed.
+func (l *Linux) packetSocket(proto uint16) (*pktSocket, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed.Load() {
+		return nil, ErrClosed
+	}
+	if s := l.socks[proto]; s != nil {
+		select {
+		case <-s.dead:
+			l.log.Warn("packet socket failed, opening another", "err", s.err)
+			s.conn.Close()
+		default:
+			return s, nil
+		}
+	}
+	s := &pktSocket{proto: proto, dead: make(chan struct{}), waiters: map[*probeWaiter]struct{}{}}
+	if proto == unix.ETH_P_ARP {
+		s.accept, s.answer = acceptAll, arpAnswer // the bind already picks ARP only
+	} else {
+		s.accept, s.answer = naFilter, naAnswer
+	}
+	err := l.inNS(func() error {
+		c, err := socket.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0, "packet", nil)
+		if err != nil {
+			return err
+		}
+		// Filter before bind, so that nothing is queued unfiltered; a big
+		// send buffer for bursts of announcements (SO_SNDBUFFORCE as root).
+		err = c.SetBPF(dropAll)
+		if err == nil {
+			err = c.SetWriteBuffer(4 << 20)
+		}
+		if err == nil {
+			err = c.SetReadBuffer(1 << 20)
+		}
+		if err == nil {
+			// Ifindex 0: every interface of the namespace.
+			err = c.Bind(&unix.SockaddrLinklayer{Protocol: htons(proto)})
+		}
+		if err != nil {
+			c.Close()
+			return err
+		}
+		s.conn = c
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening packet socket: %w", err)
+	}
+	if l.socks == nil {
+		l.socks = map[uint16]*pktSocket{}
+	}
+	l.socks[proto] = s
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		s.read()
+	}()
+	return s, nil
+}
+
+// read hands received frames to the waiting probes until the socket is
+// closed or fails.
+func (s *pktSocket) read() {
+	buf := make([]byte, 2048) // only headers matter; longer frames are cut
+	for {
+		n, from, err := s.conn.Recvfrom(buf, 0)
+		if err != nil {
+			s.err = err
+			close(s.dead)
+			return
+		}
+		sll, ok := from.(*unix.SockaddrLinklayer)
+		if !ok || sll.Pkttype == unix.PACKET_OUTGOING {
+			continue
+		}
+		s.mu.Lock()
+		for w := range s.waiters {
+			if w.index != sll.Ifindex {
+				continue
+			}
+			if mac, ok := s.answer(buf[:n], w.ip, w.own); ok {
+				select {
+				case w.got <- mac:
+				default: // already answered
+				}
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *pktSocket) addWaiter(w *probeWaiter) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.waiters) == 0 {
+		if err := s.conn.SetBPF(s.accept); err != nil {
+			return fmt.Errorf("setting socket filter: %w", err)
+		}
+	}
+	s.waiters[w] = struct{}{}
+	return nil
+}
+
+func (s *pktSocket) removeWaiter(w *probeWaiter) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.waiters, w)
+	if len(s.waiters) == 0 {
+		// If this fails the reader just sees more frames than it needs.
+		_ = s.conn.SetBPF(dropAll)
+	}
+}
+
+// send writes one frame to the interface with index, waiting up to a
+// second for room in the send buffer.
+func (s *pktSocket) send(index int, frame []byte) error {
+	to := &unix.SockaddrLinklayer{Ifindex: index, Protocol: htons(s.proto), Halen: 6}
+	copy(to.Addr[:], frame[0:6])
+	rc, err := s.conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(time.Second)
+	for {
+		var serr error
+		if err := rc.Control(func(fd uintptr) { serr = unix.Sendto(int(fd), frame, 0, to) }); err != nil {
+			return err
+		}
+		if !errors.Is(serr, unix.EAGAIN) || time.Now().After(deadline) {
+			return serr
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // Probe asks whether another host answers for ip on iface, without
 // claiming ip: for IPv4 one ARP probe (broadcast request, sender hardware
 // address = iface's, sender IP 0.0.0.0, target ip, target hardware 0), for
 // IPv6 one duplicate-address-detection neighbour solicitation (from ::).
-// It then reads answers for up to wait and returns the first hardware
-// address other than iface's own that claims ip (an ARP reply or request
-// sent from ip; a neighbour advertisement for ip). nil, nil means nobody
-// answered within wait; nil, ctx.Err() that ctx ended first.
+// It then waits up to wait and returns the first hardware address other
+// than iface's own that claims ip (an ARP reply or request sent from ip; a
+// neighbour advertisement for ip). nil, nil means nobody answered within
+// wait; nil, ctx.Err() that ctx ended first.
 //
 // One probe is sent per call: the caller decides how often to retry. Only
 // hosts whose kernel still runs can answer; a crashed one never does. On
 // a loopback or NOARP interface nobody can answer: nil, nil at once.
+// Concurrent probes, of the same or different addresses, are fine.
 func (l *Linux) Probe(ctx context.Context, iface string, ip netip.Addr, wait time.Duration) (net.HardwareAddr, error) {
 	if wait <= 0 {
 		return nil, fmt.Errorf("probing %s on %s: wait %v is not positive", ip, iface, wait)
@@ -89,49 +252,39 @@ func (l *Linux) Probe(ctx context.Context, iface string, ip netip.Addr, wait tim
 	if lk.noARP {
 		return nil, nil
 	}
-	own := lk.ifi.HardwareAddr
-
 	var frame []byte
-	var filter []bpf.RawInstruction
-	answer := arpAnswer
 	if proto == unix.ETH_P_ARP {
-		if frame, err = arpProbeFrame(own, ip); err != nil {
+		if frame, err = arpProbeFrame(lk.mac, ip); err != nil {
 			return nil, fmt.Errorf("probing %s on %s: %w", ip, iface, err)
 		}
 	} else {
-		frame, filter, answer = nsProbeFrame(own, ip), naFilter, naAnswer
+		frame = nsProbeFrame(lk.mac, ip)
 	}
-
-	// Listen before sending: the answer comes within ~0.1 ms.
-	c, err := l.listen(lk.ifi, proto, filter)
+	s, err := l.packetSocket(proto)
 	if err != nil {
 		return nil, fmt.Errorf("probing %s on %s: %w", ip, iface, err)
 	}
-	defer c.Close()
-	if err := c.SetReadDeadline(time.Now().Add(wait)); err != nil {
+
+	// Wait before sending: the answer comes within ~0.1 ms.
+	w := &probeWaiter{index: lk.index, ip: ip, own: lk.mac, got: make(chan net.HardwareAddr, 1)}
+	if err := s.addWaiter(w); err != nil {
 		return nil, fmt.Errorf("probing %s on %s: %w", ip, iface, err)
 	}
-	// A deadline in the past wakes the read below when ctx ends.
-	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
-	if _, err := c.WriteTo(frame, &packet.Addr{HardwareAddr: frame[0:6]}); err != nil {
+	defer s.removeWaiter(w)
+	if err := s.send(lk.index, frame); err != nil {
 		return nil, fmt.Errorf("probing %s on %s: %w", ip, iface, err)
 	}
-	buf := make([]byte, 2048) // only headers matter; longer frames are cut
-	for {
-		n, _, err := c.ReadFrom(buf)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return nil, nil
-			}
-			return nil, fmt.Errorf("probing %s on %s: %w", ip, iface, err)
-		}
-		if mac, ok := answer(buf[:n], ip, own); ok {
-			return mac, nil
-		}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case mac := <-w.got:
+		return mac, nil
+	case <-t.C:
+		return nil, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.dead:
+		return nil, fmt.Errorf("probing %s on %s: reading answers: %w", ip, iface, s.err)
 	}
 }
 
@@ -158,19 +311,18 @@ func (l *Linux) Announce(iface string, ip netip.Addr) error {
 	}
 	var frames [][]byte
 	if proto == unix.ETH_P_ARP {
-		if frames, err = garpFrames(lk.ifi.HardwareAddr, ip); err != nil {
+		if frames, err = garpFrames(lk.mac, ip); err != nil {
 			return fmt.Errorf("announcing %s on %s: %w", ip, iface, err)
 		}
 	} else {
-		frames = [][]byte{unsolicitedNAFrame(lk.ifi.HardwareAddr, ip)}
+		frames = [][]byte{unsolicitedNAFrame(lk.mac, ip)}
 	}
-	c, err := l.listen(lk.ifi, proto, dropAll)
+	s, err := l.packetSocket(proto)
 	if err != nil {
 		return fmt.Errorf("announcing %s on %s: %w", ip, iface, err)
 	}
-	defer c.Close()
 	for _, f := range frames {
-		if _, err := c.WriteTo(f, &packet.Addr{HardwareAddr: f[0:6]}); err != nil {
+		if err := s.send(lk.index, f); err != nil {
 			return fmt.Errorf("announcing %s on %s: %w", ip, iface, err)
 		}
 	}

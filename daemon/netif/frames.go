@@ -207,7 +207,7 @@ func naAnswer(frame []byte, ip netip.Addr, own net.HardwareAddr) (net.HardwareAd
 		if n == 0 || n > len(opts) {
 			break
 		}
-		if opts[0] == ndOptTargetLLA && n >= 8 {
+		if opts[0] == ndOptTargetLLA {
 			mac = opts[2:8]
 		}
 		opts = opts[n:]
@@ -222,18 +222,23 @@ func naAnswer(frame []byte, ip netip.Addr, own net.HardwareAddr) (net.HardwareAd
 // extension headers, so a probe socket bound to all of IPv6 wakes only for
 // those.
 var naFilter = mustAssemble([]bpf.Instruction{
-	bpf.LoadAbsolute{Off: 12, Size: 2},                              // EtherType
-	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0x86dd, SkipTrue: 5},    // not IPv6: drop
-	bpf.LoadAbsolute{Off: 14 + 6, Size: 1},                          // next header
-	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 58, SkipTrue: 3},        // not ICMPv6: drop
-	bpf.LoadAbsolute{Off: 14 + 40, Size: 1},                         // ICMPv6 type
-	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: icmp6NA, SkipTrue: 1},   // not NA: drop
+	bpf.LoadAbsolute{Off: 12, Size: 2},                            // EtherType
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0x86dd, SkipTrue: 5},  // not IPv6: drop
+	bpf.LoadAbsolute{Off: 14 + 6, Size: 1},                        // next header
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 58, SkipTrue: 3},      // not ICMPv6: drop
+	bpf.LoadAbsolute{Off: 14 + 40, Size: 1},                       // ICMPv6 type
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: icmp6NA, SkipTrue: 1}, // not NA: drop
 	bpf.RetConstant{Val: 0xffff},
 	bpf.RetConstant{Val: 0},
 })
 
-// dropAll keeps a send-only socket from queueing any received frame.
-var dropAll = mustAssemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
+// dropAll keeps a socket from queueing any received frame while no probe
+// waits; acceptAll passes every frame (the ARP socket's bind already picks
+// ARP only).
+var (
+	dropAll   = mustAssemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
+	acceptAll = mustAssemble([]bpf.Instruction{bpf.RetConstant{Val: 0xffff}})
+)
 
 func mustAssemble(prog []bpf.Instruction) []bpf.RawInstruction {
 	raw, err := bpf.Assemble(prog)

@@ -94,13 +94,14 @@ type Linux struct {
 	nl  *netlink.Handle  // route netlink socket, opened in ns
 	eth *ethtool.Ethtool // ioctl socket for ETHTOOL_GLINK, opened in ns
 
-	closed    atomic.Bool // set by Close; read without mu on every call
+	closed    atomic.Bool // set by Close (under mu); read without mu on every call
 	closeOnce sync.Once
-	done      chan struct{} // closed by Close; stops link watches
+	done      chan struct{}  // closed by Close; stops link watches
+	wg        sync.WaitGroup // link watches and packet-socket readers
 
-	// mu orders WatchLinks' watches.Add against Close's watches.Wait.
-	mu      sync.Mutex
-	watches sync.WaitGroup // link-watch goroutines
+	// mu guards socks, and orders wg.Add against Close's wg.Wait.
+	mu    sync.Mutex
+	socks map[uint16]*pktSocket // by EtherType; opened on first use
 }
 
 // New checks cfg, fills its defaults and opens the netlink and ethtool
@@ -153,15 +154,20 @@ func New(cfg Config) (*Linux, error) {
 	return l, nil
 }
 
-// Close stops the link watches, waits for them and closes the sockets. It
-// is idempotent.
+// Close stops the link watches, closes the sockets and waits for the
+// goroutines. It is idempotent. Closing a packet socket waits for an RCU
+// grace period, so Close can take some 10-30 ms.
 func (l *Linux) Close() error {
 	l.closeOnce.Do(func() {
 		l.mu.Lock()
 		l.closed.Store(true)
+		socks := l.socks
 		l.mu.Unlock()
 		close(l.done)
-		l.watches.Wait()
+		for _, s := range socks {
+			s.conn.Close() // ends its reader
+		}
+		l.wg.Wait()
 		l.eth.Close()
 		l.nl.Close()
 		l.ns.Close()

@@ -153,10 +153,10 @@ func (l *Linux) WatchLinks(ctx context.Context) (<-chan LinkEvent, error) {
 		sub.stop()
 		return nil, ErrClosed
 	}
-	l.watches.Add(1)
+	l.wg.Add(1)
 	l.mu.Unlock()
 	go func() {
-		defer l.watches.Done()
+		defer l.wg.Done()
 		defer close(out)
 		l.watch(ctx, sub, known, out)
 	}()

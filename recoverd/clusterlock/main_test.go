@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,7 +34,11 @@ const childEnv = "CLUSTERLOCK_CHILD"
 func TestMain(m *testing.M) {
 	switch os.Getenv(childEnv) {
 	case "":
-		os.Exit(m.Run())
+		code := m.Run()
+		if code == 0 && !noLeaks() {
+			code = 1
+		}
+		os.Exit(code)
 	case "lock":
 		childLock(os.Args[1])
 	case "helper":
@@ -42,6 +47,30 @@ func TestMain(m *testing.M) {
 		childHolder(os.Args[1])
 	}
 	os.Exit(0)
+}
+
+// noLeaks waits for the package's goroutines (rechecks, helper readers
+// and waiters) to end, and reports any that do not.
+func noLeaks() bool {
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		var leaked []string
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			if strings.Contains(g, "clusterlock.(*") && !strings.Contains(g, "noLeaks") {
+				leaked = append(leaked, g)
+			}
+		}
+		if len(leaked) == 0 {
+			return true
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintf(os.Stderr, "%d goroutines leaked:\n%s\n", len(leaked), strings.Join(leaked, "\n\n"))
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func rawLock(path string) (*os.File, error) {

@@ -66,7 +66,7 @@ func (d *demo) run(ctx context.Context) (err error) {
 	} else if len(removed) > 0 {
 		fmt.Printf("removed leftovers of an earlier run: %s\n", strings.Join(removed, " "))
 	}
-	cfg := bed.Config{Nodes: 3, Bin: d.bin}
+	cfg := bed.Config{Nodes: 3, Bin: d.bin, InstallShipped: []string{"10.interface"}}
 	if d.verbose {
 		cfg.Logf = func(format string, args ...any) { fmt.Printf("  | "+format+"\n", args...) }
 	}
