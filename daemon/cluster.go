@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"time"
 
@@ -62,6 +63,9 @@ func (d *Daemon) setupCluster() error {
 	}
 	var lock recoverd.Lock
 	if spec := d.conf.Conf.Cluster.ClusterLock; spec != "" {
+		if exe, err := os.Executable(); err == nil && d.cfg.LockHelper {
+			spec = clusterlock.SelfHelperSpec(spec, exe)
+		}
 		l, err := clusterlock.New(spec, clusterlock.Options{PNN: d.pnn, Logger: d.cfg.Logger})
 		if err != nil {
 			return fmt.Errorf("cluster lock %q: %w", spec, err)

@@ -30,6 +30,10 @@ type Config struct {
 	Logger    *slog.Logger
 	// Kernel replaces the real kernel seam (tests); nil means netif.Linux.
 	Kernel kernel
+	// LockHelper holds a file cluster lock in a child process (ctdbd
+	// --lock-helper) that lets it go when this daemon is stopped or gone;
+	// ctdbd sets it. Otherwise the lock is held in-process.
+	LockHelper bool
 	// MemberTransport replaces memberlist's network (tests use
 	// memberlist.MockNetwork); nil means UDP and TCP on the nodes address.
 	MemberTransport memberlist.Transport

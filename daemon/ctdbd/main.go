@@ -19,11 +19,17 @@ import (
 	"github.com/ctdb-go/ctdb-go/daemon"
 	"github.com/ctdb-go/ctdb-go/daemon/config"
 	"github.com/ctdb-go/ctdb-go/daemon/netif"
+	"github.com/ctdb-go/ctdb-go/recoverd/clusterlock"
 )
 
 var version = "dev"
 
 func main() {
+	// ctdbd runs itself as its cluster lock helper (see
+	// clusterlock.SelfHelperSpec): ctdbd --lock-helper FILE.
+	if len(os.Args) == 3 && os.Args[1] == clusterlock.HelperFlag {
+		os.Exit(clusterlock.RunFcntlHelper(os.Args[2], os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -77,7 +83,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logger.Warn(w.Error())
 	}
 
-	d, err := daemon.New(daemon.Config{ConfigDir: *configDir, RunDir: *runDir, StateDir: *stateDir, Logger: logger})
+	d, err := daemon.New(daemon.Config{ConfigDir: *configDir, RunDir: *runDir, StateDir: *stateDir, Logger: logger, LockHelper: true})
 	if err != nil {
 		logger.Error("cannot start", "err", err)
 		fmt.Fprintf(stderr, "ctdbd: %v\n", err)

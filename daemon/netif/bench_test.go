@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mdlayher/packet"
 	"golang.org/x/sys/unix"
 )
 
@@ -95,21 +94,21 @@ func BenchmarkAnnounceFromOtherNamespace(b *testing.B) {
 	}
 }
 
-// BenchmarkPacketSocket is the part of Probe and Announce that a cached
-// socket would save.
-func BenchmarkPacketSocket(b *testing.B) {
+// BenchmarkPacketSocketOpenClose is what a socket per Probe or Announce
+// would cost; the close waits for an RCU grace period.
+func BenchmarkPacketSocketOpenClose(b *testing.B) {
 	bd := newBed(b)
+	index := bd.a.link(b, ifA).Attrs().Index
 	inA(b, bd, func() {
-		lk, err := bd.l.arpLink(ifA)
-		if err != nil {
-			b.Fatal(err)
-		}
 		for b.Loop() {
-			c, err := packet.Listen(lk.ifi, packet.Raw, unix.ETH_P_ARP, &packet.Config{Filter: dropAll})
+			fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 			if err != nil {
 				b.Fatal(err)
 			}
-			c.Close()
+			if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: index}); err != nil {
+				b.Fatal(err)
+			}
+			unix.Close(fd)
 		}
 	})
 }

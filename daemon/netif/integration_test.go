@@ -353,3 +353,75 @@ func TestNamespacePinning(t *testing.T) {
 		t.Errorf("the Linux made in %s does not see %s (only)", bd.a.name, ifA)
 	}
 }
+
+func TestProbeConcurrent(t *testing.T) {
+	bd := newBed(t)
+	peerMAC := bd.b.link(t, ifB).Attrs().HardwareAddr.String()
+	bd.b.addAddr(t, ifB, pfx("198.18.0.2/24"))
+	bd.b.addAddr(t, ifB, pfx("198.18.0.3/24"))
+	bd.b.addAddr(t, ifB, pfx("2001:2::2/64"))
+	want := map[string]string{
+		"198.18.0.2": peerMAC, "198.18.0.3": peerMAC, "2001:2::2": peerMAC,
+		"198.18.0.98": "", "198.18.0.99": "", "2001:2::99": "",
+	}
+	type result struct {
+		ip, mac string
+		err     error
+	}
+	results := make(chan result, 2*len(want))
+	for range 2 {
+		for ip := range want {
+			go func() {
+				mac, err := bd.l.Probe(context.Background(), ifA, netip.MustParseAddr(ip), 300*time.Millisecond)
+				s := ""
+				if mac != nil {
+					s = mac.String()
+				}
+				results <- result{ip, s, err}
+			}()
+		}
+	}
+	for range 2 * len(want) {
+		r := <-results
+		if r.err != nil || r.mac != want[r.ip] {
+			t.Errorf("Probe(%s) = %q, %v; want %q", r.ip, r.mac, r.err, want[r.ip])
+		}
+	}
+}
+
+func TestProbeAfterLinkRecreated(t *testing.T) {
+	// The packet sockets outlive links: a link deleted and made again (a
+	// new index) works at once.
+	bd := newBed(t)
+	ctx := context.Background()
+	if _, err := bd.l.Probe(ctx, ifA, netip.MustParseAddr("198.18.0.2"), 10*time.Millisecond); err != nil {
+		t.Fatalf("first Probe: %v", err)
+	}
+	old := bd.a.link(t, ifA).Attrs().Index
+	if err := bd.a.nl.LinkDel(bd.a.link(t, ifA)); err != nil {
+		t.Fatal(err)
+	}
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: ifA}, PeerName: ifB, PeerNamespace: netlink.NsFd(bd.b.ns)}
+	if err := bd.a.nl.LinkAdd(veth); err != nil {
+		t.Fatal(err)
+	}
+	if idx := bd.a.link(t, ifA).Attrs().Index; idx == old {
+		t.Fatalf("re-created %s has the old index %d", ifA, idx)
+	}
+	for _, n := range []*testNS{bd.a, bd.b} {
+		name := ifA
+		if n == bd.b {
+			name = ifB
+		}
+		if err := n.nl.LinkSetUp(n.link(t, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bd.b.addAddr(t, ifB, pfx("198.18.0.2/24"))
+	waitFor(t, "carrier on the new "+ifA, func() bool { up, _ := bd.l.LinkUp(ifA); return up })
+	peerMAC := bd.b.link(t, ifB).Attrs().HardwareAddr.String()
+	mac, err := bd.l.Probe(ctx, ifA, netip.MustParseAddr("198.18.0.2"), 300*time.Millisecond)
+	if err != nil || mac.String() != peerMAC {
+		t.Errorf("Probe on the new link = %v, %v; want %s", mac, err, peerMAC)
+	}
+}

@@ -45,6 +45,8 @@ func TestMain(m *testing.M) {
 		childHelper(os.Args[1])
 	case "holder":
 		childHolder(os.Args[1])
+	case "selfhelper":
+		os.Exit(RunFcntlHelper(os.Args[1], os.Stdout, os.Stderr))
 	}
 	os.Exit(0)
 }
