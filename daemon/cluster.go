@@ -243,9 +243,19 @@ func (d *Daemon) reportLoop(ctx context.Context) {
 				d.lastTold = fp
 				d.mu.Unlock()
 			}
+			// During a takeover run every address taken or released is a
+			// change; one report per reportGap carries them all.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(reportGap):
+			}
 		}
 	}
 }
+
+// reportGap is the least time between two state reports to the leader.
+const reportGap = 20 * time.Millisecond
 
 // forceReport sends the full state to the leader at the next tick.
 func (d *Daemon) forceReport() {

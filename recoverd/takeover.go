@@ -124,10 +124,14 @@ func (r *Recoverd) computeLocked(now time.Time, dry bool) plan {
 		if st == nil {
 			continue
 		}
+		avail := make(map[netip.Addr]bool, len(st.Available))
+		for _, a := range st.Available {
+			avail[a] = true
+		}
 		for _, k := range st.Known {
 			i := get(k.Prefix.Addr())
 			i.known = append(i.known, pnn)
-			if canHost[pnn] && slices.Contains(st.Available, k.Prefix.Addr()) {
+			if canHost[pnn] && avail[k.Prefix.Addr()] {
 				i.avail = append(i.avail, pnn)
 			}
 		}

@@ -552,7 +552,7 @@ func nodeAddr(n *memberlist.Node) (netip.AddrPort, bool) {
 }
 
 // SetMeta sets this node's meta and has Run gossip it (a non-blocking
-// call; peers see it within a few GossipIntervals). m.PNN is ignored: a
+// call; peers see it within a few GossipIntervals). meta.PNN is ignored: a
 // node's meta always carries its own PNN. Before Run the meta is kept and
 // goes out with the node's first alive message.
 func (m *Member) SetMeta(meta Meta) error {
