@@ -66,6 +66,8 @@ install: build ## Install binaries, scripts and systemd unit under PREFIX and ET
 	install -m 0755 $(BIN)/ctdb $(DESTDIR)$(PREFIX)/bin/ctdb
 	install -m 0644 events.d/functions $(DESTDIR)$(ETCDIR)/functions
 	for f in events.d/[0-9][0-9].*; do install -m 0644 $$f $(DESTDIR)$(ETCDIR)/events.d/; done
+	install -d $(DESTDIR)/lib/systemd/system
+	install -m 0644 daemon/ctdbd/ctdbd.service $(DESTDIR)/lib/systemd/system/ctdbd.service
 	@echo "scripts installed disabled; enable with: ctdb event script enable NAME"
 
 clean: ## Remove build output

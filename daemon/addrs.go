@@ -73,6 +73,7 @@ func (d *Daemon) onGrant(g recoverd.LeaseGrant) {
 		return
 	}
 	d.maxGen = g.Generation
+	d.stats.leaseGrants.Add(1)
 	t, ok := d.sent[g.Seq]
 	if ok {
 		if exp := t.Add(g.LeaseTime); exp.After(d.leaseExp) {
@@ -138,6 +139,7 @@ func (d *Daemon) refresh(ctx context.Context) {
 				d.log.Warn("removing address", "ip", t.h.prefix, "err", err)
 			}
 			d.log.Warn("lease ran out: address dropped", "ip", t.addr, "iface", t.h.iface)
+			d.stats.leaseDrops.Add(1)
 		}
 		d.persistHeld()
 		d.noteChange()
@@ -267,6 +269,7 @@ func (d *Daemon) take(ctx context.Context, a netip.Addr) (err error) {
 		return fmt.Errorf("takeip event failed: %s", describe(r))
 	}
 	d.log.Info("took address", "ip", pa.Prefix, "iface", iface)
+	d.stats.takes.Add(1)
 	d.noteChange()
 	go d.announceLater(iface, a)
 	return nil
@@ -311,6 +314,7 @@ func (d *Daemon) probe(ctx context.Context, iface string, a netip.Addr) error {
 		d.mu.Lock()
 		d.probeAnswers[a] = mac.String()
 		d.mu.Unlock()
+		d.stats.probeAnswered.Add(1)
 		if time.Now().After(deadline) {
 			d.log.Error("address still answered by another host; not taking it", "ip", a, "mac", mac.String())
 			return fmt.Errorf("%s still answered by %s", a, mac)
@@ -355,6 +359,7 @@ func (d *Daemon) release(ctx context.Context, a netip.Addr, newHolder int) error
 		return fmt.Errorf("removing %s from %s: %w", hv.prefix, hv.iface, err)
 	}
 	d.log.Info("released address", "ip", hv.prefix, "iface", hv.iface, "new_holder", newHolder)
+	d.stats.releases.Add(1)
 	if !r.OK() {
 		return fmt.Errorf("releaseip event failed (address removed): %s", describe(r))
 	}

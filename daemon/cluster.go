@@ -25,9 +25,10 @@ func (d *Daemon) setupCluster() error {
 	port := d.conf.Conf.Cluster.GossipPort
 	var self netip.Addr
 	var peers []netip.AddrPort
-	var nodes []int
+	var nodes, deleted []int
 	for _, n := range d.conf.Nodes {
 		if n.Deleted {
+			deleted = append(deleted, n.PNN)
 			continue
 		}
 		nodes = append(nodes, n.PNN)
@@ -170,6 +171,7 @@ func (d *Daemon) onOrder(kind string) func(context.Context, int, []byte) ([]byte
 			if kind == recoverd.KindTake {
 				err = d.take(ctx, a)
 				if err != nil {
+					d.stats.takeFailures.Add(1)
 					d.mu.Lock()
 					rep.ProbeAnswers = append(rep.ProbeAnswers, d.probeAnswers[a])
 					d.mu.Unlock()

@@ -56,6 +56,7 @@ type Daemon struct {
 	started time.Time
 	boot    int64
 	changed chan struct{} // node state changed: tell the leader
+	stats   counters
 	// shutdownReq is `ctdb shutdown`.
 	shutdownReq chan struct{}
 
@@ -212,6 +213,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { d.reportLoop(gctx); return nil })
 	g.Go(func() error { return d.watchLinks(gctx) })
 	g.Go(func() error { return d.startupAndMonitor(gctx) })
+	if addr := d.conf.Conf.Logging.MetricsAddress; addr != "" {
+		g.Go(func() error { return d.serveMetrics(gctx, addr) })
+	}
 
 	select {
 	case <-ctx.Done():

@@ -179,3 +179,19 @@ func reopenAdmin(t *testing.T, d *Daemon) (nodeflag.Flags, time.Time, error) {
 	defer d2.store.Close()
 	return d2.store.AdminFlags()
 }
+
+func TestMetricsText(t *testing.T) {
+	d, k, _, _, _ := oneNode(t)
+	eventually(t, "addresses taken", func() bool { return len(held(k)) == 2 })
+	m := d.metricsText()
+	for _, want := range []string{
+		`ctdb_public_addresses_held{pnn="0"} 2`,
+		`ctdb_is_leader{pnn="0"} 1`,
+		`ctdb_node_flags{pnn="0"} 0`,
+		`# TYPE ctdb_takes_total counter`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q:\n%s", want, m)
+		}
+	}
+}

@@ -57,6 +57,9 @@ type GenerationStore interface {
 type Config struct {
 	PNN   int
 	Nodes []int // every PNN that is not DELETED
+	// Deleted are the DELETED nodes' PNNs: they host nothing, but the
+	// deterministic algorithm counts them, as CTDB's does.
+	Deleted []int
 	// Lock is the cluster lock; nil means none (the lowest candidate
 	// leads; safe only with quorum).
 	Lock   Lock

@@ -101,6 +101,10 @@ func (r *Recoverd) computeLocked(now time.Time, dry bool) plan {
 			allCan = false
 		}
 	}
+	for _, pnn := range r.cfg.Deleted {
+		in.Nodes = append(in.Nodes, AllocNode{PNN: pnn})
+	}
+	slices.SortFunc(in.Nodes, func(a, b AllocNode) int { return a.PNN - b.PNN })
 	// Right after a leader starts, nodes become healthy one after another
 	// (each runs its first monitor 2 s after it starts). Placing addresses
 	// on the first healthy node only to move them again is churn, and LCP2

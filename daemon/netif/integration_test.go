@@ -18,39 +18,55 @@ import (
 )
 
 func TestAddAddrLifetime(t *testing.T) {
-	bd := newBed(t)
-	p := pfx("198.18.0.1/24")
-	if err := bd.l.AddAddr(ifA, p, 2*time.Second); err != nil {
-		t.Fatalf("AddAddr: %v", err)
+	tests := []struct {
+		p         netip.Prefix
+		broadcast string // IPv4: brd +
+	}{
+		{pfx("198.18.0.1/24"), "198.18.0.255"},
+		{pfx("198.18.0.1/32"), "<nil>"},
+		{pfx("2001:2::1/64"), "<nil>"},
 	}
-	a, ok := bd.a.findAddr(t, ifA, p)
-	if !ok {
-		t.Fatalf("%s not on %s after AddAddr", p, ifA)
-	}
-	if a.ValidLft != 2 || a.PreferedLft != 2 {
-		t.Errorf("valid_lft %d preferred_lft %d, want 2 and 2", a.ValidLft, a.PreferedLft)
-	}
-	if got := a.Broadcast.String(); got != "198.18.0.255" {
-		t.Errorf("broadcast %s, want 198.18.0.255 (brd +)", got)
-	}
-	infos, err := bd.l.AddrDetails(ifA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, i := range infos {
-		if i.Prefix == p {
-			found = true
-			if i.Permanent || i.ValidLft != 2*time.Second {
-				t.Errorf("AddrDetails: %+v, want ValidLft 2s", i)
+	for _, tt := range tests {
+		t.Run(tt.p.String(), func(t *testing.T) {
+			t.Parallel()
+			bd := newBed(t)
+			p := tt.p
+			if err := bd.l.AddAddr(ifA, p, 2*time.Second); err != nil {
+				t.Fatalf("AddAddr: %v", err)
 			}
-		}
+			a, ok := bd.a.findAddr(t, ifA, p)
+			if !ok {
+				t.Fatalf("%s not on %s after AddAddr", p, ifA)
+			}
+			if a.ValidLft != 2 || a.PreferedLft != 2 {
+				t.Errorf("valid_lft %d preferred_lft %d, want 2 and 2", a.ValidLft, a.PreferedLft)
+			}
+			if got := a.Broadcast.String(); got != tt.broadcast {
+				t.Errorf("broadcast %s, want %s", got, tt.broadcast)
+			}
+			if p.Addr().Is6() && (a.Flags&unix.IFA_F_NODAD == 0 || a.Flags&unix.IFA_F_TENTATIVE != 0) {
+				t.Errorf("flags %#x, want nodad and not tentative", a.Flags)
+			}
+			infos, err := bd.l.AddrDetails(ifA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, i := range infos {
+				if i.Prefix == p {
+					found = true
+					if i.Permanent || i.ValidLft != 2*time.Second {
+						t.Errorf("AddrDetails: %+v, want ValidLft 2s", i)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("AddrDetails(%s) = %v, want %s", ifA, infos, p)
+			}
+			// The kernel removes it by itself when the lifetime runs out.
+			waitFor(t, p.String()+" to expire", func() bool { _, ok := bd.a.findAddr(t, ifA, p); return !ok })
+		})
 	}
-	if !found {
-		t.Errorf("AddrDetails(%s) = %v, want %s", ifA, infos, p)
-	}
-	// The kernel removes it by itself when the lifetime runs out.
-	waitFor(t, p.String()+" to expire", func() bool { _, ok := bd.a.findAddr(t, ifA, p); return !ok })
 }
 
 func TestAddAddrRefreshExtends(t *testing.T) {
@@ -72,26 +88,44 @@ func TestAddAddrRefreshExtends(t *testing.T) {
 	if _, ok := bd.a.findAddr(t, ifA, p); !ok {
 		t.Fatalf("%s gone 2 s after a refresh to 4 s", p)
 	}
+	// A shorter lifetime is taken too: the lease is what counts.
+	if err := bd.l.AddAddr(ifA, p, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := bd.a.findAddr(t, ifA, p); a.ValidLft != 1 {
+		t.Errorf("after refreshing to 1 s: valid_lft %d, want 1", a.ValidLft)
+	}
 }
 
 func TestDelAddr(t *testing.T) {
 	bd := newBed(t)
-	p := pfx("198.18.0.1/24")
-	if err := bd.l.AddAddr(ifA, p, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := bd.l.Addrs(ifA); err != nil || !containsPrefix(got, p) {
-		t.Fatalf("Addrs(%s) = %v, %v; want %s among them", ifA, got, err, p)
-	}
-	for i := range 2 {
-		if err := bd.l.DelAddr(ifA, p); err != nil {
-			t.Fatalf("DelAddr #%d: %v", i+1, err)
+	for _, p := range []netip.Prefix{pfx("198.18.0.1/24"), pfx("2001:2::1/64")} {
+		if err := bd.l.AddAddr(ifA, p, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := bd.l.Addrs(ifA); err != nil || !containsPrefix(got, p) {
+			t.Fatalf("Addrs(%s) = %v, %v; want %s among them", ifA, got, err, p)
+		}
+		for i := range 2 {
+			if err := bd.l.DelAddr(ifA, p); err != nil {
+				t.Fatalf("DelAddr(%s) #%d: %v", p, i+1, err)
+			}
+		}
+		if _, ok := bd.a.findAddr(t, ifA, p); ok {
+			t.Errorf("%s still there after DelAddr", p)
 		}
 	}
-	if _, ok := bd.a.findAddr(t, ifA, p); ok {
-		t.Errorf("%s still there after DelAddr", p)
+	// The prefix length is part of the address: /32 is not /24.
+	if err := bd.l.AddAddr(ifA, pfx("198.18.0.1/24"), 10*time.Second); err != nil {
+		t.Fatal(err)
 	}
-	if err := bd.l.DelAddr("nif-none", p); !errors.Is(err, ErrNoLink) {
+	if err := bd.l.DelAddr(ifA, pfx("198.18.0.1/32")); err != nil {
+		t.Errorf("DelAddr of another prefix length: %v", err)
+	}
+	if _, ok := bd.a.findAddr(t, ifA, pfx("198.18.0.1/24")); !ok {
+		t.Errorf("DelAddr(198.18.0.1/32) removed 198.18.0.1/24")
+	}
+	if err := bd.l.DelAddr("nif-none", pfx("198.18.0.1/24")); !errors.Is(err, ErrNoLink) {
 		t.Errorf("DelAddr on a missing link = %v, want ErrNoLink", err)
 	}
 }
