@@ -94,7 +94,10 @@ func (r *Recoverd) computeLocked(now time.Time, dry bool) plan {
 			st.Flags.CanHost() && r.hasLeaseLocked(pnn, now)
 		canHost[pnn] = ok
 		in.Nodes = append(in.Nodes, AllocNode{PNN: pnn, CanHost: ok})
-		if ok && !r.canHost[pnn] {
+		// Force only a node this leader saw unable before: after a
+		// leader change nothing is known, and forcing every node would
+		// move addresses between healthy nodes.
+		if was, known := r.canHost[pnn]; ok && known && !was {
 			in.ForceRebalance = append(in.ForceRebalance, pnn)
 		}
 		if r.peers[pnn].Alive && !ok {
