@@ -302,7 +302,10 @@ func (d *Daemon) probe(ctx context.Context, iface string, a netip.Addr) error {
 	for {
 		mac, err := d.k.Probe(ctx, iface, a, wait)
 		if err != nil {
-			d.log.Warn("probing address", "ip", a, "iface", iface, "err", err)
+			// The lease is what keeps an address on one node; the probe
+			// only catches ghosts. A broken probe must not stop every
+			// takeover, but it needs a human.
+			d.log.Error("duplicate-address probe failed; taking the address unprobed", "ip", a, "iface", iface, "err", err)
 			return nil
 		}
 		if mac == nil {

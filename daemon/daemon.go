@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/hashicorp/memberlist"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -168,6 +169,9 @@ func (d *Daemon) PNN() int { return d.pnn }
 // hand the addresses over, run the shutdown event, leave the cluster.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.store.Close()
+	if c, ok := d.k.(io.Closer); ok {
+		defer c.Close()
+	}
 	if err := d.restoreAdmin(); err != nil {
 		return err
 	}

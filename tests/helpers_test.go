@@ -66,6 +66,9 @@ func measureSummary(t *testing.T) {
 // every node's log is logged.
 func startBed(t *testing.T, cfg bed.Config) *bed.Bed {
 	t.Helper()
+	if cfg.Logf == nil {
+		cfg.Logf = quietLogf(t)
+	}
 	b := newBed(t, cfg)
 	dumpLogsOnFailure(t, b)
 	measureSummary(t)
@@ -76,6 +79,31 @@ func startBed(t *testing.T, cfg bed.Config) *bed.Bed {
 		t.Fatalf("WaitHealthy: %v", err)
 	}
 	return b
+}
+
+// quietLogf is t.Logf for the bed's command lines, minus the topology's
+// and a line that repeats the one before it (polling loops run the same
+// command often).
+func quietLogf(t *testing.T) func(string, ...any) {
+	var mu sync.Mutex
+	last, repeats := "", 0
+	return func(format string, args ...any) {
+		line := fmt.Sprintf(format, args...)
+		if strings.HasPrefix(line, "ip -n ") || strings.HasPrefix(line, "ip netns add ") {
+			return // building the topology: the bed's own tests cover it
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if line == last {
+			repeats++
+			return
+		}
+		if repeats > 0 {
+			t.Logf("(last line repeated %d times)", repeats)
+		}
+		last, repeats = line, 0
+		t.Logf("%s", line)
+	}
 }
 
 // dumpLogsOnFailure logs the end of every node's log when t fails.

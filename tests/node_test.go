@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -311,7 +312,10 @@ func TestNodeHungScript(t *testing.T) {
 	b := oneNode(t, bed.Config{
 		Tunables: map[string]uint32{
 			"EventScriptTimeout": timeout,
-			"MonitorInterval":    1, // the next monitor run comes soon
+			// The hanging run comes within 3 s of the flag, and the run
+			// after the timeout 3 s later, long after both status
+			// commands below have read the timeout.
+			"MonitorInterval": 3,
 		},
 		EventScripts: map[string]string{"60.hang": hangScript},
 	})
@@ -355,7 +359,8 @@ func TestNodeHungScript(t *testing.T) {
 		t.Errorf("ctdb status while the script hangs: %v, %v", out, err)
 	}
 
-	// TIMEDOUT in `ctdb event status` (both spellings).
+	// TIMEDOUT in `ctdb event status legacy monitor`, then in the short
+	// spelling (monitor is the default event).
 	var status string
 	var tTimedOut time.Duration
 	if err := poll(ctx(t, (timeout+10)*time.Second), 20*time.Millisecond, func() string {
@@ -363,19 +368,24 @@ func TestNodeHungScript(t *testing.T) {
 		if err != nil {
 			return err.Error()
 		}
-		for _, l := range strings.Split(out.Stdout, "\n") {
-			if f := strings.Fields(l); len(f) >= 2 && f[0] == "60.hang" && f[1] == "TIMEDOUT" {
-				status = out.Stdout
-				tTimedOut = time.Since(hung)
-				return ""
-			}
+		if scriptState(out.Stdout, "60.hang") != "TIMEDOUT" {
+			return fmt.Sprintf("ctdb event status legacy monitor:\n%s", out)
 		}
-		return fmt.Sprintf("ctdb event status legacy monitor:\n%s", out)
+		status = out.Stdout
+		tTimedOut = time.Since(hung)
+		return ""
 	}); err != nil {
 		t.Fatalf("60.hang never TIMEDOUT: %v", err)
 	}
 	t.Logf("ctdb event status legacy monitor:\n%s", status)
 	measure(t, "node.script_hang_to_timedout", tTimedOut)
+	out, err := b.Ctdb(0, "event", "status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := scriptState(out.Stdout, "60.hang"); got != "TIMEDOUT" || out.Code != 110 {
+		t.Errorf("ctdb event status: 60.hang %q, exit %d; want TIMEDOUT, 110 (ETIMEDOUT):\n%s", got, out.Code, out)
+	}
 
 	// Every process of the script is gone (or a zombie waiting for
 	// whoever inherited it): the whole process group was killed.
@@ -403,15 +413,6 @@ func TestNodeHungScript(t *testing.T) {
 		t.FailNow()
 	}
 
-	// The other spelling shows the same.
-	out, err := b.Ctdb(0, "event", "status", "monitor")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.Stdout, "TIMEDOUT") && !strings.Contains(out.Stdout, "OK") {
-		t.Errorf("ctdb event status monitor:\n%s", out)
-	}
-
 	// One timeout is not MonitorTimeoutCount of them: the node stays
 	// healthy and holds its addresses, and the next run passes again.
 	if why := nodeHas(b, 0, publicAddrs(b)); why != "" {
@@ -422,12 +423,10 @@ func TestNodeHungScript(t *testing.T) {
 		if err != nil {
 			return err.Error()
 		}
-		for _, l := range strings.Split(out.Stdout, "\n") {
-			if f := strings.Fields(l); len(f) >= 2 && f[0] == "60.hang" && f[1] == "OK" {
-				return ""
-			}
+		if scriptState(out.Stdout, "60.hang") != "OK" {
+			return out.Stdout
 		}
-		return out.Stdout
+		return ""
 	}); err != nil {
 		t.Error(err)
 	}
@@ -435,3 +434,15 @@ func TestNodeHungScript(t *testing.T) {
 		t.Errorf("node 0 flags after one timed-out monitor = %v, %v; want OK", f, err)
 	}
 }
+
+// scriptState is the state column of script's line in `ctdb event status`.
+func scriptState(out, script string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == script {
+			return f[1]
+		}
+	}
+	return ""
+}
+
+func killPID(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }

@@ -1,11 +1,13 @@
 package netif
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -58,30 +60,38 @@ func family(ip netip.Addr) (uint16, bool) {
 	return 0, false
 }
 
-// answerFunc recognises a frame that claims ip for a host other than own.
-type answerFunc func(frame []byte, ip netip.Addr, own net.HardwareAddr) (net.HardwareAddr, bool)
+// claimFunc reads a received frame: the address it claims and the
+// hardware address claiming it.
+type claimFunc func(frame []byte) (netip.Addr, net.HardwareAddr, bool)
 
 // pktSocket is one long-lived packet socket for one EtherType.
 type pktSocket struct {
 	proto  uint16
 	conn   *socket.Conn
 	accept []bpf.RawInstruction // the filter while probes wait
-	answer answerFunc
+	claim  claimFunc
 
 	dead chan struct{} // closed when the reader has stopped
 	err  error         // why it stopped; set before dead is closed
 
-	// mu guards waiters and the filter that depends on their number.
+	// mu guards waiters and nwait, and the filter that depends on nwait.
 	mu      sync.Mutex
-	waiters map[*probeWaiter]struct{}
+	waiters map[waitKey][]*probeWaiter
+	nwait   int
+}
+
+// waitKey is what an answer must match: the interface it came in on and
+// the address it claims.
+type waitKey struct {
+	index int
+	ip    netip.Addr
 }
 
 // probeWaiter is one Probe waiting for an answer.
 type probeWaiter struct {
-	index int
-	ip    netip.Addr
-	own   net.HardwareAddr
-	got   chan net.HardwareAddr // capacity 1; the first answer
+	key waitKey
+	own net.HardwareAddr      // our own frames answer nothing
+	got chan net.HardwareAddr // capacity 1; the first answer
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
@@ -103,11 +113,11 @@ func (l *Linux) packetSocket(proto uint16) (*pktSocket, error) {
 			return s, nil
 		}
 	}
-	s := &pktSocket{proto: proto, dead: make(chan struct{}), waiters: map[*probeWaiter]struct{}{}}
+	s := &pktSocket{proto: proto, dead: make(chan struct{}), waiters: map[waitKey][]*probeWaiter{}}
 	if proto == unix.ETH_P_ARP {
-		s.accept, s.answer = acceptAll, arpAnswer // the bind already picks ARP only
+		s.accept, s.claim = acceptAll, arpClaim // the bind already picks ARP only
 	} else {
-		s.accept, s.answer = naFilter, naAnswer
+		s.accept, s.claim = naFilter, naClaim
 	}
 	err := l.inNS(func() error {
 		c, err := socket.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0, "packet", nil)
@@ -164,39 +174,54 @@ func (s *pktSocket) read() {
 		if !ok || sll.Pkttype == unix.PACKET_OUTGOING {
 			continue
 		}
-		s.mu.Lock()
-		for w := range s.waiters {
-			if w.index != sll.Ifindex {
-				continue
-			}
-			if mac, ok := s.answer(buf[:n], w.ip, w.own); ok {
-				select {
-				case w.got <- mac:
-				default: // already answered
-				}
-			}
+		s.dispatch(sll.Ifindex, buf[:n])
+	}
+}
+
+// dispatch hands a frame received on the interface with index to the
+// probes it answers.
+func (s *pktSocket) dispatch(index int, frame []byte) {
+	ip, mac, ok := s.claim(frame)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range s.waiters[waitKey{index, ip}] {
+		if bytes.Equal(mac, w.own) {
+			continue
 		}
-		s.mu.Unlock()
+		select {
+		case w.got <- slices.Clone(mac):
+		default: // answered already
+		}
 	}
 }
 
 func (s *pktSocket) addWaiter(w *probeWaiter) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.waiters) == 0 {
+	if s.nwait == 0 {
 		if err := s.conn.SetBPF(s.accept); err != nil {
 			return fmt.Errorf("setting socket filter: %w", err)
 		}
 	}
-	s.waiters[w] = struct{}{}
+	s.waiters[w.key] = append(s.waiters[w.key], w)
+	s.nwait++
 	return nil
 }
 
 func (s *pktSocket) removeWaiter(w *probeWaiter) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.waiters, w)
-	if len(s.waiters) == 0 {
+	ws := slices.DeleteFunc(s.waiters[w.key], func(x *probeWaiter) bool { return x == w })
+	if len(ws) == 0 {
+		delete(s.waiters, w.key)
+	} else {
+		s.waiters[w.key] = ws
+	}
+	s.nwait--
+	if s.nwait == 0 {
 		// If this fails the reader just sees more frames than it needs.
 		_ = s.conn.SetBPF(dropAll)
 	}
@@ -266,7 +291,7 @@ func (l *Linux) Probe(ctx context.Context, iface string, ip netip.Addr, wait tim
 	}
 
 	// Wait before sending: the answer comes within ~0.1 ms.
-	w := &probeWaiter{index: lk.index, ip: ip, own: lk.mac, got: make(chan net.HardwareAddr, 1)}
+	w := &probeWaiter{key: waitKey{lk.index, ip}, own: lk.mac, got: make(chan net.HardwareAddr, 1)}
 	if err := s.addWaiter(w); err != nil {
 		return nil, fmt.Errorf("probing %s on %s: %w", ip, iface, err)
 	}

@@ -1,7 +1,6 @@
 package netif
 
 import (
-	"bytes"
 	"encoding/binary"
 	"net"
 	"net/netip"
@@ -71,26 +70,26 @@ func garpFrames(mac net.HardwareAddr, ip netip.Addr) ([][]byte, error) {
 	return [][]byte{req, rep}, nil
 }
 
-// arpAnswer reads frame as an ARP packet and returns the hardware address
-// of a host other than own that claims ip: a reply from ip, or a request
-// sent from ip (its owner announcing or resolving). Probes (sender
-// 0.0.0.0) do not claim anything.
-func arpAnswer(frame []byte, ip netip.Addr, own net.HardwareAddr) (net.HardwareAddr, bool) {
+// arpClaim reads frame as an ARP packet and returns the address its
+// sender claims and the sender's hardware address: a reply from ip, or a
+// request sent from ip (its owner announcing or resolving). Probes (sender
+// 0.0.0.0) claim nothing.
+func arpClaim(frame []byte) (netip.Addr, net.HardwareAddr, bool) {
 	var f ethernet.Frame
 	if err := f.UnmarshalBinary(frame); err != nil || f.EtherType != ethernet.EtherTypeARP {
-		return nil, false
+		return netip.Addr{}, nil, false
 	}
 	var p arp.Packet
 	if err := p.UnmarshalBinary(f.Payload); err != nil {
-		return nil, false
+		return netip.Addr{}, nil, false
 	}
 	if p.Operation != arp.OperationReply && p.Operation != arp.OperationRequest {
-		return nil, false
+		return netip.Addr{}, nil, false
 	}
-	if p.SenderIP != ip || bytes.Equal(p.SenderHardwareAddr, own) {
-		return nil, false
+	if !p.SenderIP.Is4() || p.SenderIP.IsUnspecified() {
+		return netip.Addr{}, nil, false
 	}
-	return append(net.HardwareAddr(nil), p.SenderHardwareAddr...), true
+	return p.SenderIP, p.SenderHardwareAddr, true
 }
 
 // solicitedNode is ip's solicited-node multicast address (ff02::1:ffXX:XXXX).
@@ -177,29 +176,30 @@ func unsolicitedNAFrame(mac net.HardwareAddr, ip netip.Addr) []byte {
 	return ip6Frame(multicastMAC(ip6AllNodes), mac, ip, ip6AllNodes, icmp)
 }
 
-// naAnswer reads frame as a neighbour advertisement for ip and returns the
-// advertised hardware address (the target link-layer option, else the
-// frame's source) when it is not own.
-func naAnswer(frame []byte, ip netip.Addr, own net.HardwareAddr) (net.HardwareAddr, bool) {
+// naClaim reads frame as a neighbour advertisement and returns its target
+// and the advertised hardware address (the target link-layer option, else
+// the frame's source).
+func naClaim(frame []byte) (netip.Addr, net.HardwareAddr, bool) {
 	var f ethernet.Frame
 	if err := f.UnmarshalBinary(frame); err != nil || f.EtherType != ethernet.EtherTypeIPv6 {
-		return nil, false
+		return netip.Addr{}, nil, false
 	}
 	b := f.Payload
 	// No extension headers: neighbour discovery never carries any.
 	if len(b) < 40+24 || b[0]>>4 != 6 || b[6] != 58 || b[7] != 255 {
-		return nil, false
+		return netip.Addr{}, nil, false
 	}
 	plen := int(binary.BigEndian.Uint16(b[4:6]))
 	if plen < 24 || 40+plen > len(b) {
-		return nil, false
+		return netip.Addr{}, nil, false
 	}
 	icmp := b[40 : 40+plen]
 	if icmp[0] != icmp6NA || icmp[1] != 0 {
-		return nil, false
+		return netip.Addr{}, nil, false
 	}
-	if target := netip.AddrFrom16([16]byte(icmp[8:24])); target != ip {
-		return nil, false
+	target := netip.AddrFrom16([16]byte(icmp[8:24]))
+	if target.IsMulticast() {
+		return netip.Addr{}, nil, false
 	}
 	mac := f.Source
 	for opts := icmp[24:]; len(opts) >= 8; {
@@ -212,10 +212,7 @@ func naAnswer(frame []byte, ip netip.Addr, own net.HardwareAddr) (net.HardwareAd
 		}
 		opts = opts[n:]
 	}
-	if bytes.Equal(mac, own) {
-		return nil, false
-	}
-	return append(net.HardwareAddr(nil), mac...), true
+	return target, mac, true
 }
 
 // naFilter passes only IPv6 ICMPv6 neighbour advertisements without

@@ -1,7 +1,6 @@
 package netif
 
 import (
-	"bytes"
 	"net"
 	"net/netip"
 	"testing"
@@ -93,27 +92,41 @@ func mustARP(t *testing.T, op arp.Operation, sha net.HardwareAddr, sip netip.Add
 	return b
 }
 
-func TestARPAnswer(t *testing.T) {
+// claim is what a claimFunc returns, comparable.
+type claim struct {
+	IP  netip.Addr
+	MAC string
+	OK  bool
+}
+
+func claimOf(f claimFunc, frame []byte) claim {
+	ip, mac, ok := f(frame)
+	if !ok {
+		return claim{}
+	}
+	return claim{ip, mac.String(), true}
+}
+
+var cmpAddr = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
+
+func TestARPClaim(t *testing.T) {
 	other4 := netip.MustParseAddr("198.18.1.6")
 	tests := []struct {
 		name  string
 		frame []byte
-		want  net.HardwareAddr
+		want  claim
 	}{
-		{"reply from the holder", mustARP(t, arp.OperationReply, otherMAC, vip4, ownMAC, netip.IPv4Unspecified()), otherMAC},
-		{"holder's gratuitous request", mustARP(t, arp.OperationRequest, otherMAC, vip4, zeroMAC, vip4), otherMAC},
-		{"holder resolving someone", mustARP(t, arp.OperationRequest, otherMAC, vip4, zeroMAC, other4), otherMAC},
-		{"reply for another address", mustARP(t, arp.OperationReply, otherMAC, other4, ownMAC, netip.IPv4Unspecified()), nil},
-		{"our own frame", mustARP(t, arp.OperationReply, ownMAC, vip4, ownMAC, vip4), nil},
-		{"someone else probing", mustARP(t, arp.OperationRequest, otherMAC, netip.IPv4Unspecified(), zeroMAC, vip4), nil},
-		{"an IPv6 frame", unsolicitedNAFrame(otherMAC, vip6), nil},
-		{"garbage", []byte{1, 2, 3}, nil},
+		{"reply from the holder", mustARP(t, arp.OperationReply, otherMAC, vip4, ownMAC, netip.IPv4Unspecified()), claim{vip4, otherMAC.String(), true}},
+		{"holder's gratuitous request", mustARP(t, arp.OperationRequest, otherMAC, vip4, zeroMAC, vip4), claim{vip4, otherMAC.String(), true}},
+		{"holder resolving someone", mustARP(t, arp.OperationRequest, otherMAC, vip4, zeroMAC, other4), claim{vip4, otherMAC.String(), true}},
+		{"someone else probing", mustARP(t, arp.OperationRequest, otherMAC, netip.IPv4Unspecified(), zeroMAC, vip4), claim{}},
+		{"an IPv6 frame", unsolicitedNAFrame(otherMAC, vip6), claim{}},
+		{"garbage", []byte{1, 2, 3}, claim{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := arpAnswer(tt.frame, vip4, ownMAC)
-			if ok != (tt.want != nil) || !bytes.Equal(got, tt.want) {
-				t.Errorf("arpAnswer = %v, %v; want %v", got, ok, tt.want)
+			if diff := cmp.Diff(tt.want, claimOf(arpClaim, tt.frame), cmpAddr); diff != "" {
+				t.Errorf("arpClaim mismatch (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -187,9 +200,9 @@ func TestNDFrames(t *testing.T) {
 	}
 }
 
-func TestNAAnswer(t *testing.T) {
+func TestNAClaim(t *testing.T) {
 	withoutOption := unsolicitedNAFrame(otherMAC, vip6)
-	// Drop the target link-layer option: the answer is the frame's source.
+	// Drop the target link-layer option: the claim is the frame's source.
 	withoutOption = append([]byte(nil), withoutOption[:14+40+24]...)
 	withoutOption[14+5] = 24
 	lowHop := append([]byte(nil), unsolicitedNAFrame(otherMAC, vip6)...)
@@ -197,24 +210,53 @@ func TestNAAnswer(t *testing.T) {
 	tests := []struct {
 		name  string
 		frame []byte
-		want  net.HardwareAddr
+		want  claim
 	}{
-		{"advertisement from the holder", unsolicitedNAFrame(otherMAC, vip6), otherMAC},
-		{"no target link-layer option", withoutOption, otherMAC},
-		{"our own", unsolicitedNAFrame(ownMAC, vip6), nil},
-		{"another target", unsolicitedNAFrame(otherMAC, netip.MustParseAddr("2001:2::11")), nil},
-		{"hop limit not 255", lowHop, nil},
-		{"a solicitation", nsProbeFrame(otherMAC, vip6), nil},
-		{"an ARP frame", mustARP(t, arp.OperationReply, otherMAC, vip4, ownMAC, vip4), nil},
-		{"garbage", make([]byte, 70), nil},
+		{"advertisement from the holder", unsolicitedNAFrame(otherMAC, vip6), claim{vip6, otherMAC.String(), true}},
+		{"no target link-layer option", withoutOption, claim{vip6, otherMAC.String(), true}},
+		{"hop limit not 255", lowHop, claim{}},
+		{"a solicitation", nsProbeFrame(otherMAC, vip6), claim{}},
+		{"an ARP frame", mustARP(t, arp.OperationReply, otherMAC, vip4, ownMAC, vip4), claim{}},
+		{"garbage", make([]byte, 70), claim{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := naAnswer(tt.frame, vip6, ownMAC)
-			if ok != (tt.want != nil) || !bytes.Equal(got, tt.want) {
-				t.Errorf("naAnswer = %v, %v; want %v", got, ok, tt.want)
+			if diff := cmp.Diff(tt.want, claimOf(naClaim, tt.frame), cmpAddr); diff != "" {
+				t.Errorf("naClaim mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestDispatch(t *testing.T) {
+	// Probes waiting on interfaces 2 and 3; frames arriving on them.
+	s := &pktSocket{claim: arpClaim, waiters: map[waitKey][]*probeWaiter{}}
+	other4 := netip.MustParseAddr("198.18.1.6")
+	mk := func(index int, ip netip.Addr) *probeWaiter {
+		w := &probeWaiter{key: waitKey{index, ip}, own: ownMAC, got: make(chan net.HardwareAddr, 1)}
+		s.waiters[w.key] = append(s.waiters[w.key], w)
+		return w
+	}
+	a, b, c, d := mk(2, vip4), mk(2, vip4), mk(3, vip4), mk(2, other4)
+	thirdMAC := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x03}
+
+	s.dispatch(2, mustARP(t, arp.OperationReply, ownMAC, vip4, ownMAC, vip4))                         // ours: nobody
+	s.dispatch(2, mustARP(t, arp.OperationRequest, otherMAC, netip.IPv4Unspecified(), zeroMAC, vip4)) // a probe: nobody
+	s.dispatch(2, mustARP(t, arp.OperationReply, otherMAC, vip4, ownMAC, netip.IPv4Unspecified()))    // a and b
+	s.dispatch(2, mustARP(t, arp.OperationReply, thirdMAC, vip4, ownMAC, netip.IPv4Unspecified()))    // later: dropped
+
+	got := func(w *probeWaiter) string {
+		select {
+		case mac := <-w.got:
+			return mac.String()
+		default:
+			return ""
+		}
+	}
+	want := map[string]string{"a": otherMAC.String(), "b": otherMAC.String(), "c": "", "d": ""}
+	gotAll := map[string]string{"a": got(a), "b": got(b), "c": got(c), "d": got(d)}
+	if diff := cmp.Diff(want, gotAll); diff != "" {
+		t.Errorf("answers mismatch (-want +got):\n%s", diff)
 	}
 }
 

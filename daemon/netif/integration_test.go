@@ -3,13 +3,17 @@
 package netif
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -457,5 +461,80 @@ func TestProbeAfterLinkRecreated(t *testing.T) {
 	mac, err := bd.l.Probe(ctx, ifA, netip.MustParseAddr("198.18.0.2"), 300*time.Millisecond)
 	if err != nil || mac.String() != peerMAC {
 		t.Errorf("Probe on the new link = %v, %v; want %s", mac, err, peerMAC)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func TestWatchLinksResyncsAfterOverflow(t *testing.T) {
+	bd := newBed(t)
+	var logs syncBuffer
+	bd.l.log = slog.New(slog.NewTextHandler(&logs, nil))
+	bd.l.subRcvBuf = 4096 // a few messages: easy to overflow
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := bd.l.WatchLinks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nobody reads: the watch's channel fills (new links), then its queue
+	// and the socket (MTU changes, which it does not report), the kernel
+	// drops messages and says so (ENOBUFS), and the watch must subscribe
+	// again and report the state it finds: the peer's last change, down.
+	for i := range 20 {
+		if err := bd.a.nl.LinkAdd(&netlink.Ifb{LinkAttrs: netlink.LinkAttrs{Name: fmt.Sprintf("ifb%d", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	own := bd.a.link(t, ifA)
+	for i := range 300 {
+		if err := bd.a.nl.LinkSetMTU(own, 1400+i%2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peer := bd.b.link(t, ifB)
+	if err := bd.b.nl.LinkSetDown(peer); err != nil {
+		t.Fatal(err)
+	}
+	// Read until the watch falls quiet (1 s without an event).
+	var last LinkEvent
+	for quiet := false; !quiet; {
+		select {
+		case ev := <-ch:
+			if ev.Iface == ifA {
+				last = ev
+			}
+		case <-time.After(time.Second):
+			quiet = true
+		}
+	}
+	if !strings.Contains(logs.String(), "subscribing again") {
+		t.Fatalf("the subscription never overflowed, so the resync went untested; log:\n%s", logs.String())
+	}
+	if want := (LinkEvent{Iface: ifA, Exists: true}); last != want {
+		t.Errorf("last event for %s = %+v, want the final state %+v", ifA, last, want)
+	}
+	// The new subscription delivers.
+	if err := bd.b.nl.LinkSetUp(peer); err != nil {
+		t.Fatal(err)
+	}
+	if ev, want := nextEvent(t, ch, ifA), (LinkEvent{Iface: ifA, Up: true, Exists: true}); ev != want {
+		t.Errorf("after the resync, peer up: %+v, want %+v", ev, want)
 	}
 }

@@ -90,6 +90,8 @@ type Linux struct {
 	sysRoot  string
 	log      *slog.Logger
 
+	subRcvBuf int // receive buffer of link subscriptions; 0 is the kernel's default (tests shrink it)
+
 	ns  netns.NsHandle   // the namespace New ran in; every socket is opened there
 	nl  *netlink.Handle  // route netlink socket, opened in ns
 	eth *ethtool.Ethtool // ioctl socket for ETHTOOL_GLINK, opened in ns

@@ -94,6 +94,8 @@ func (l *Linux) subscribe() (*linkSub, error) {
 	s := &linkSub{updates: make(chan netlink.LinkUpdate, 64), done: make(chan struct{})}
 	err := l.inNS(func() error {
 		return netlink.LinkSubscribeWithOptions(s.updates, s.done, netlink.LinkSubscribeOptions{
+			ReceiveBufferSize:      l.subRcvBuf,
+			ReceiveBufferForceSize: l.subRcvBuf != 0,
 			ErrorCallback: func(err error) {
 				s.mu.Lock()
 				s.err = err

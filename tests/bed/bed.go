@@ -118,6 +118,7 @@ type Bed struct {
 	procs     []*Proc // every process started, for Close
 	daemons   []*Proc // per node: the current ctdbd, nil if never started
 	checkers  []*Checker
+	closers   []func() error // Close runs them first, newest first (ghosts, PostgreSQL)
 	partition bool // group bridges exist
 	closed    bool
 	closeErr  error
@@ -406,12 +407,18 @@ func (b *Bed) Close() error {
 	b.closed = true
 	checkers := append([]*Checker(nil), b.checkers...)
 	procs := append([]*Proc(nil), b.procs...)
+	closers := append([]func() error(nil), b.closers...)
 	b.mu.Unlock()
 
 	for _, c := range checkers {
 		c.Stop()
 	}
 	var errs []error
+	for i := len(closers) - 1; i >= 0; i-- {
+		if err := closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, p := range procs {
 		if err := p.kill(); err != nil {
 			errs = append(errs, err)

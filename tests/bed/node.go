@@ -22,6 +22,9 @@ import (
 // daemonArgv is how ctdbd is started for node paths np; it runs in the
 // foreground.
 func (b *Bed) daemonArgv(np NodePaths) (argv, env []string) {
+	if b.debianMode() { // Debian's ctdb: see ctdb.go
+		return b.debianDaemonArgv(np)
+	}
 	return []string{filepath.Join(b.cfg.Bin, "ctdbd"),
 			"--config-dir", np.Config, "--run-dir", np.Run, "--state-dir", np.State},
 		[]string{"CTDB_BASE=" + np.Config, "CTDB_SOCKET=" + np.Socket}
@@ -29,6 +32,9 @@ func (b *Bed) daemonArgv(np NodePaths) (argv, env []string) {
 
 // ctdbArgv is how the ctdb CLI is run against node paths np.
 func (b *Bed) ctdbArgv(np NodePaths, args []string) (argv, env []string) {
+	if b.debianMode() {
+		return b.debianCtdbArgv(np, args)
+	}
 	return append([]string{filepath.Join(b.cfg.Bin, "ctdb"), "--socket", np.Socket}, args...),
 		[]string{"CTDB_BASE=" + np.Config, "CTDB_SOCKET=" + np.Socket}
 }
