@@ -84,6 +84,7 @@ func (d *Daemon) setupCluster() error {
 	d.rec, err = recoverd.New(recoverd.Config{
 		PNN:              d.pnn,
 		Nodes:            nodes,
+		Deleted:          deleted,
 		Lock:             lock,
 		Quorum:           d.conf.Conf.Cluster.Quorum == config.QuorumMajority,
 		FailoverDisabled: d.conf.Conf.Failover.Disabled,
@@ -91,6 +92,7 @@ func (d *Daemon) setupCluster() error {
 		Transport:        transport{d},
 		Store:            d.store,
 		Ban:              d.banRemote,
+		Fence:            d.fenceFunc(),
 		Allocate:         allocate,
 		Logger:           d.cfg.Logger,
 	})
