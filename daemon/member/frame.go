@@ -65,9 +65,6 @@ const (
 	flagError   = 0x04
 )
 
-// frameOverhead bounds the header of a frame with a kind of maxKind bytes.
-const frameOverhead = 2 + 4*binary.MaxVarintLen64 + maxKind
-
 func (f *frame) encode() []byte {
 	b := make([]byte, 0, 2+4*binary.MaxVarintLen64+len(f.kind)+len(f.payload))
 	b = append(b, frameVersion, f.flags)

@@ -240,8 +240,8 @@ func TestUsageHelpVersion(t *testing.T) {
 	}
 
 	stdout, stderr, code = ctdb(sock, "frobnicate")
-	if stderr != "ctdb: unknown command 'frobnicate'; 'ctdb help' lists the commands\n" || code != 2 {
-		t.Errorf("ctdb frobnicate = (%q, %d), want unknown command and exit 2", stderr, code)
+	if stdout != "" || stderr != "ctdb: unknown command 'frobnicate'; 'ctdb help' lists the commands\n" || code != 2 {
+		t.Errorf("ctdb frobnicate = (%q, %q, %d), want unknown command on stderr and exit 2", stdout, stderr, code)
 	}
 
 	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}} {
