@@ -58,6 +58,15 @@ func (d *Daemon) leaseLoop(ctx context.Context) {
 			}
 			continue
 		}
+		// A leader that stopped answering is likely dead: say so, so the
+		// election need not wait for memberlist to agree (its lock, if it
+		// is only slow, still stops anyone else from leading).
+		d.mu.Lock()
+		silent := !d.lastGrant.IsZero() && now.Sub(d.lastGrant) > 3*iv && d.grantFrom == leader
+		d.mu.Unlock()
+		if silent {
+			d.rec.SuspectLeader(leader, now.Add(time.Second))
+		}
 		b, _ := json.Marshal(req)
 		if err := d.mem.Send(leader, recoverd.KindLease, b, false); err != nil {
 			d.log.Debug("sending lease request", "leader", leader, "err", err)
@@ -73,6 +82,8 @@ func (d *Daemon) onGrant(g recoverd.LeaseGrant) {
 		return
 	}
 	d.maxGen = g.Generation
+	d.lastGrant = time.Now()
+	d.grantFrom = g.Leader
 	d.stats.leaseGrants.Add(1)
 	t, ok := d.sent[g.Seq]
 	if ok {
@@ -117,11 +128,17 @@ func (d *Daemon) refresh(ctx context.Context) {
 	var refresh, drop []todo
 	d.mu.Lock()
 	lft := lifetime(d.leaseExp, now)
+	ended := !now.Before(d.leaseExp)
 	for a, h := range d.held {
 		switch {
-		case lft == 0:
+		case ended:
 			drop = append(drop, todo{h: *h, addr: a})
 			delete(d.held, a)
+		case lft == 0:
+			// Under a second left: a whole-second lifetime would outlive
+			// the lease, so no refresh; the kernel drops the address when
+			// the lifetime set earlier (within the lease) runs out, unless
+			// a grant comes first. A leader change fits in that second.
 		case h.kernelExp.Sub(now) < 600*time.Millisecond || now.Add(lft).Sub(h.kernelExp) >= time.Second:
 			refresh = append(refresh, todo{h: *h, addr: a, lft: lft})
 			h.kernelExp = now.Add(lft)

@@ -71,6 +71,8 @@ type Daemon struct {
 	held         map[netip.Addr]*heldAddr
 	foreign      map[netip.Addr]string // public addresses on our ifaces we were not given → iface
 	leaseExp     time.Time
+	lastGrant    time.Time // when the last grant arrived
+	grantFrom    int       // from which leader
 	maxGen       uint64
 	seq          uint64
 	sent         map[uint64]time.Time

@@ -120,6 +120,7 @@ type Recoverd struct {
 	fencing     map[int]*fenceState
 	lostAt      map[int]time.Time // when an unreachable node was first seen gone
 	runCtx      context.Context
+	silent      map[int]time.Time // leaders whose grants stopped, until when
 }
 
 // New checks cfg and fills defaults.
@@ -152,6 +153,7 @@ func New(cfg Config) (*Recoverd, error) {
 		fencing:   map[int]*fenceState{},
 		lostAt:    map[int]time.Time{},
 		runCtx:    context.Background(),
+		silent:    map[int]time.Time{},
 	}
 	return r, nil
 }
@@ -219,9 +221,36 @@ func (r *Recoverd) IsLeader() bool {
 	return r.leader
 }
 
+// SuspectLeader says the leader pnn has stopped answering lease requests:
+// until the given time the election treats it as gone, without waiting
+// for memberlist to declare it dead. Its cluster lock still decides.
+func (r *Recoverd) SuspectLeader(pnn int, until time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if pnn != r.cfg.PNN {
+		r.silent[pnn] = until
+	}
+}
+
+func (r *Recoverd) silentLocked(pnn int) bool {
+	return r.now().Before(r.silent[pnn])
+}
+
+// knownLeaderLocked is the leader other nodes announce: the live one with
+// the highest generation. Lease requests go to it even while it is
+// suspected (a slow leader must not lose its followers' leases).
 func (r *Recoverd) knownLeaderLocked() (int, uint64) {
+	return r.announcedLeaderLocked(false)
+}
+
+// announcedLeaderLocked finds the leader; with skipSilent, leaders that
+// stopped answering count as gone (for the election only).
+func (r *Recoverd) announcedLeaderLocked(skipSilent bool) (int, uint64) {
 	best, bestGen := -1, uint64(0)
 	for _, p := range r.peers {
+		if skipSilent && r.silentLocked(p.PNN) {
+			continue
+		}
 		if p.Alive && p.Leader == p.PNN && p.PNN != r.cfg.PNN && (best < 0 || p.Generation > bestGen) {
 			best, bestGen = p.PNN, p.Generation
 		}
@@ -282,11 +311,11 @@ func (r *Recoverd) tick(ctx context.Context) {
 		return
 	}
 
-	known, _ := r.knownLeaderLocked()
+	known, _ := r.announcedLeaderLocked(true)
 	lowest := true
 	for _, p := range peers {
 		if p.Alive && p.PNN < r.cfg.PNN && p.Flags&(nodeflag.Banned|nodeflag.Stopped) == 0 &&
-			slices.Contains(r.cfg.Nodes, p.PNN) {
+			slices.Contains(r.cfg.Nodes, p.PNN) && !r.silentLocked(p.PNN) {
 			lowest = false
 		}
 	}

@@ -373,3 +373,48 @@ func TestLeaderChangeMovesNothingOnHealthyNodes(t *testing.T) {
 		t.Errorf("order after a leader change on a balanced cluster: %s", l)
 	}
 }
+
+func TestSilentLeaderStartsElection(t *testing.T) {
+	// Node 1's view: node 0 leads (announces itself), all alive.
+	now := time.Unix(1000, 0)
+	f := &fakeCluster{alive: map[int]bool{0: true, 1: true, 2: true}, held: map[int]map[netip.Addr]bool{},
+		leaseEnd: map[int]time.Time{}, unavail: map[int]bool{}, now: &now}
+	tr := &leaderPeers{fakeCluster: f, leader: 0}
+	r, err := New(Config{PNN: 1, Nodes: []int{0, 1, 2}, Quorum: true, Transport: tr,
+		Tunables: mapTunables{}, Allocate: roundRobin, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.tick(context.Background())
+	if r.IsLeader() {
+		t.Fatal("node 1 leads while node 0 announces itself and answers")
+	}
+	if l, _ := r.Leader(); l != 0 {
+		t.Fatalf("Leader() = %d, want 0", l)
+	}
+	r.SuspectLeader(0, now.Add(time.Second))
+	if l, _ := r.Leader(); l != 0 {
+		t.Errorf("Leader() while node 0 is suspected = %d, want 0 (lease requests still go to it)", l)
+	}
+	now = now.Add(300 * time.Millisecond)
+	r.tick(context.Background())
+	if !r.IsLeader() {
+		t.Error("node 1 did not take over from a silent leader (no lock configured)")
+	}
+}
+
+// leaderPeers makes one node announce itself as leader.
+type leaderPeers struct {
+	*fakeCluster
+	leader int
+}
+
+func (l *leaderPeers) Peers() []Peer {
+	ps := l.fakeCluster.Peers()
+	for i := range ps {
+		if ps[i].PNN == l.leader {
+			ps[i].Leader, ps[i].Generation = l.leader, 1
+		}
+	}
+	return ps
+}
