@@ -76,10 +76,22 @@ func (d *Daemon) leaseLoop(ctx context.Context) {
 
 // onGrant extends the lease by a leader's grant.
 func (d *Daemon) onGrant(g recoverd.LeaseGrant) {
+	now := time.Now()
 	d.mu.Lock()
 	if g.Generation < d.maxGen {
 		d.mu.Unlock()
 		return
+	}
+	// A grant after the lease ran out (the node was frozen or cut off)
+	// must not revive what was held under the old lease: the kernel has
+	// dropped those addresses and another node may hold them now. Forget
+	// them before the refresh loop could add them back.
+	if !d.leaseExp.IsZero() && !now.Before(d.leaseExp) && len(d.held) > 0 {
+		stale := d.held
+		d.held = map[netip.Addr]*heldAddr{}
+		d.mu.Unlock()
+		d.dropStale(stale)
+		d.mu.Lock()
 	}
 	d.maxGen = g.Generation
 	d.lastGrant = time.Now()
@@ -432,4 +444,22 @@ func (d *Daemon) nodeStateLocked() recoverd.NodeState {
 	}
 	slices.SortFunc(st.Held, func(a, b netip.Addr) int { return a.Compare(b) })
 	return st
+}
+
+// dropStale removes addresses held under a lease that ran out.
+func (d *Daemon) dropStale(stale map[netip.Addr]*heldAddr) {
+	for a, h := range stale {
+		if err := d.k.DelAddr(h.iface, h.prefix); err != nil {
+			d.log.Warn("removing address", "ip", h.prefix, "err", err)
+		}
+		d.log.Warn("lease ran out: address dropped", "ip", a, "iface", h.iface)
+		d.stats.leaseDrops.Add(1)
+	}
+	d.persistHeld()
+	d.noteChange()
+	go func() {
+		for a, h := range stale {
+			d.ev.Run(context.Background(), "releaseip", h.iface, a.String(), strconv.Itoa(h.prefix.Bits()))
+		}
+	}()
 }

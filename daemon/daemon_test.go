@@ -17,6 +17,7 @@ import (
 	"github.com/ctdb-go/ctdb-go/daemon/control"
 	"github.com/ctdb-go/ctdb-go/daemon/netif"
 	"github.com/ctdb-go/ctdb-go/daemon/nodeflag"
+	"github.com/ctdb-go/ctdb-go/recoverd"
 )
 
 // oneNode starts a one-node daemon on a fake kernel and a mock network,
@@ -193,5 +194,26 @@ func TestMetricsText(t *testing.T) {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q:\n%s", want, m)
 		}
+	}
+}
+
+// TestGrantAfterLapseDropsOldAddresses: a node frozen past its lease must
+// not revive its old addresses when the next grant arrives.
+func TestGrantAfterLapseDropsOldAddresses(t *testing.T) {
+	d, k, _, _, _ := oneNode(t)
+	eventually(t, "addresses taken", func() bool { return len(held(k)) == 2 })
+	d.mu.Lock()
+	d.leaseExp = time.Now().Add(-time.Millisecond) // as after a SIGSTOP
+	gen := d.maxGen
+	d.seq++
+	seq := d.seq
+	d.sent[seq] = time.Now()
+	d.mu.Unlock()
+	d.onGrant(recoverd.LeaseGrant{Seq: seq, Generation: gen, LeaseTime: 2 * time.Second})
+	d.mu.Lock()
+	n := len(d.held)
+	d.mu.Unlock()
+	if n != 0 {
+		t.Errorf("held after a grant that followed a lapse = %d addresses, want 0", n)
 	}
 }
