@@ -327,7 +327,9 @@ func (d *Daemon) announceLater(iface string, a netip.Addr) {
 // share it.
 func (d *Daemon) probe(ctx context.Context, iface string, a netip.Addr) error {
 	wait := d.tun.ARPProbeWait()
-	deadline := time.Now().Add(d.tun.TakeIPProbeTimeout())
+	start := time.Now()
+	deadline := start.Add(d.tun.TakeIPProbeTimeout())
+	answered := ""
 	for {
 		mac, err := d.k.Probe(ctx, iface, a, wait)
 		if err != nil {
@@ -341,12 +343,19 @@ func (d *Daemon) probe(ctx context.Context, iface string, a netip.Addr) error {
 			d.mu.Lock()
 			delete(d.probeAnswers, a)
 			d.mu.Unlock()
+			if answered != "" {
+				d.log.Info("the other host went silent; taking the address", "ip", a, "mac", answered, "waited", time.Since(start))
+			}
 			return nil
 		}
 		d.mu.Lock()
 		d.probeAnswers[a] = mac.String()
 		d.mu.Unlock()
 		d.stats.probeAnswered.Add(1)
+		if answered != mac.String() {
+			answered = mac.String()
+			d.log.Warn("address answered by another host; waiting before taking it", "ip", a, "mac", answered, "iface", iface)
+		}
 		if time.Now().After(deadline) {
 			d.log.Error("address still answered by another host; not taking it", "ip", a, "mac", mac.String())
 			return fmt.Errorf("%s still answered by %s", a, mac)
