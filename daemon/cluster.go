@@ -13,7 +13,6 @@ import (
 	"github.com/ctdb-go/ctdb-go/daemon/config"
 	"github.com/ctdb-go/ctdb-go/daemon/control"
 	"github.com/ctdb-go/ctdb-go/daemon/member"
-	"github.com/ctdb-go/ctdb-go/ipalloc"
 	"github.com/ctdb-go/ctdb-go/recoverd"
 	"github.com/ctdb-go/ctdb-go/recoverd/clusterlock"
 )
@@ -93,7 +92,7 @@ func (d *Daemon) setupCluster() error {
 		Store:            d.store,
 		Ban:              d.banRemote,
 		Fence:            d.fenceFunc(),
-		Allocate:         allocate,
+		Allocate:         recoverd.IPAlloc,
 		Logger:           d.cfg.Logger,
 	})
 	if err != nil {
@@ -357,26 +356,6 @@ func (t transport) Send(pnn int, kind string, payload []byte, reliable bool) err
 	return t.d.mem.Send(pnn, kind, payload, reliable)
 }
 
-// allocate adapts ipalloc to recoverd.
-func allocate(in recoverd.AllocInput) map[netip.Addr]int {
-	ai := ipalloc.Input{
-		Algorithm:      ipalloc.Algorithm(in.Algorithm),
-		NoIPTakeover:   in.NoIPTakeover,
-		NoIPFailback:   in.NoIPFailback,
-		ForceRebalance: in.ForceRebalance,
-	}
-	for _, n := range in.Nodes {
-		ai.Nodes = append(ai.Nodes, ipalloc.Node{PNN: n.PNN, CanHost: n.CanHost})
-	}
-	for _, ip := range in.IPs {
-		ai.IPs = append(ai.IPs, ipalloc.IP{Addr: ip.Addr, Current: ip.Current, KnownOn: ip.KnownOn, AvailableOn: ip.AvailableOn})
-	}
-	out := map[netip.Addr]int{}
-	for _, a := range ipalloc.Allocate(ai).Assignments {
-		out[a.Addr] = a.PNN
-	}
-	return out
-}
 
 // fenceFunc runs the fence event for an unreachable node, when fencing is
 // on ([failover] fence): `fence PNN ADDRESS`, waited for up to FenceTimeout.

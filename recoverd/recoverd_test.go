@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/ctdb-go/ctdb-go/ipalloc"
 	"net/netip"
 	"slices"
 	"sort"
@@ -337,25 +336,10 @@ func TestNewLeaderWaitsForUnknownNodes(t *testing.T) {
 	}
 }
 
-// lcp2 is ipalloc's LCP2, as the daemon wires it.
-func lcp2(in AllocInput) map[netip.Addr]int {
-	ai := ipalloc.Input{Algorithm: ipalloc.LCP2, ForceRebalance: in.ForceRebalance}
-	for _, n := range in.Nodes {
-		ai.Nodes = append(ai.Nodes, ipalloc.Node{PNN: n.PNN, CanHost: n.CanHost})
-	}
-	for _, ip := range in.IPs {
-		ai.IPs = append(ai.IPs, ipalloc.IP{Addr: ip.Addr, Current: ip.Current, KnownOn: ip.KnownOn, AvailableOn: ip.AvailableOn})
-	}
-	out := map[netip.Addr]int{}
-	for _, a := range ipalloc.Allocate(ai).Assignments {
-		out[a.Addr] = a.PNN
-	}
-	return out
-}
 
 func TestLeaderChangeMovesNothingOnHealthyNodes(t *testing.T) {
 	r, f, now := newTestLeader(t, 3)
-	r.cfg.Allocate = lcp2
+	r.cfg.Allocate = IPAlloc
 	ips := addrs(6)
 	// As after a leader change: the nodes hold 3/2/1, which CTDB's LCP2
 	// leaves alone (no node is empty); the new leader must too.

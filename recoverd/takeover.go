@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ctdb-go/ctdb-go/daemon/control"
+	"github.com/ctdb-go/ctdb-go/ipalloc"
 )
 
 // AllocNode is one node as ipalloc sees it.
@@ -39,6 +40,28 @@ type AllocInput struct {
 
 // AllocateFunc answers where each address goes (-1: nowhere).
 type AllocateFunc func(AllocInput) map[netip.Addr]int
+
+// IPAlloc is the AllocateFunc of ctdbd: ipalloc, with the algorithm the
+// IPAllocAlgorithm tunable names.
+func IPAlloc(in AllocInput) map[netip.Addr]int {
+	ai := ipalloc.Input{
+		Algorithm:      ipalloc.Algorithm(in.Algorithm),
+		NoIPTakeover:   in.NoIPTakeover,
+		NoIPFailback:   in.NoIPFailback,
+		ForceRebalance: in.ForceRebalance,
+	}
+	for _, n := range in.Nodes {
+		ai.Nodes = append(ai.Nodes, ipalloc.Node{PNN: n.PNN, CanHost: n.CanHost})
+	}
+	for _, ip := range in.IPs {
+		ai.IPs = append(ai.IPs, ipalloc.IP{Addr: ip.Addr, Current: ip.Current, KnownOn: ip.KnownOn, AvailableOn: ip.AvailableOn})
+	}
+	out := make(map[netip.Addr]int, len(in.IPs))
+	for _, a := range ipalloc.Allocate(ai).Assignments {
+		out[a.Addr] = a.PNN
+	}
+	return out
+}
 
 // op moves one address: release it on every node in release, then take
 // it on take (-1: only release).
