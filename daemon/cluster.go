@@ -356,7 +356,6 @@ func (t transport) Send(pnn int, kind string, payload []byte, reliable bool) err
 	return t.d.mem.Send(pnn, kind, payload, reliable)
 }
 
-
 // fenceFunc runs the fence event for an unreachable node, when fencing is
 // on ([failover] fence): `fence PNN ADDRESS`, waited for up to FenceTimeout.
 func (d *Daemon) fenceFunc() func(context.Context, int) error {

@@ -336,7 +336,6 @@ func TestNewLeaderWaitsForUnknownNodes(t *testing.T) {
 	}
 }
 
-
 func TestLeaderChangeMovesNothingOnHealthyNodes(t *testing.T) {
 	r, f, now := newTestLeader(t, 3)
 	r.cfg.Allocate = IPAlloc
