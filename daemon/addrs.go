@@ -281,7 +281,7 @@ func (d *Daemon) take(ctx context.Context, a netip.Addr) (err error) {
 		d.mu.Lock()
 		delete(d.held, a)
 		d.mu.Unlock()
-		return fmt.Errorf("adding %s to %s: %w", pa.Prefix, iface, err)
+		return fault(fmt.Errorf("adding %s to %s: %w", pa.Prefix, iface, err))
 	}
 	d.persistHeld()
 	if err := d.k.Announce(iface, a); err != nil {
@@ -295,7 +295,7 @@ func (d *Daemon) take(ctx context.Context, a netip.Addr) (err error) {
 		_ = d.k.DelAddr(iface, pa.Prefix)
 		d.persistHeld()
 		d.noteChange()
-		return fmt.Errorf("takeip event failed: %s", describe(r))
+		return fault(fmt.Errorf("takeip event failed: %s", describe(r)))
 	}
 	d.log.Info("took address", "ip", pa.Prefix, "iface", iface)
 	d.stats.takes.Add(1)
@@ -330,6 +330,7 @@ func (d *Daemon) probe(ctx context.Context, iface string, a netip.Addr) error {
 	start := time.Now()
 	deadline := start.Add(d.tun.TakeIPProbeTimeout())
 	answered := ""
+	silent := 0 // unanswered probes since the last answer
 	for {
 		mac, err := d.k.Probe(ctx, iface, a, wait)
 		if err != nil {
@@ -338,6 +339,12 @@ func (d *Daemon) probe(ctx context.Context, iface string, a netip.Addr) error {
 			// takeover, but it needs a human.
 			d.log.Error("duplicate-address probe failed; taking the address unprobed", "ip", a, "iface", iface, "err", err)
 			return nil
+		}
+		if mac == nil && answered != "" && silent == 0 {
+			// Someone answered before: one unanswered probe may just be a
+			// busy host's late answer. Take it on the second silence.
+			silent++
+			continue
 		}
 		if mac == nil {
 			d.mu.Lock()
@@ -352,6 +359,7 @@ func (d *Daemon) probe(ctx context.Context, iface string, a netip.Addr) error {
 		d.probeAnswers[a] = mac.String()
 		d.mu.Unlock()
 		d.stats.probeAnswered.Add(1)
+		silent = 0
 		if answered != mac.String() {
 			answered = mac.String()
 			d.log.Warn("address answered by another host; waiting before taking it", "ip", a, "mac", answered, "iface", iface)
@@ -397,12 +405,12 @@ func (d *Daemon) release(ctx context.Context, a netip.Addr, newHolder int) error
 	d.persistHeld()
 	d.noteChange()
 	if err != nil {
-		return fmt.Errorf("removing %s from %s: %w", hv.prefix, hv.iface, err)
+		return fault(fmt.Errorf("removing %s from %s: %w", hv.prefix, hv.iface, err))
 	}
 	d.log.Info("released address", "ip", hv.prefix, "iface", hv.iface, "new_holder", newHolder)
 	d.stats.releases.Add(1)
 	if !r.OK() {
-		return fmt.Errorf("releaseip event failed (address removed): %s", describe(r))
+		return fault(fmt.Errorf("releaseip event failed (address removed): %s", describe(r)))
 	}
 	return nil
 }
@@ -472,3 +480,13 @@ func (d *Daemon) dropStale(stale map[netip.Addr]*heldAddr) {
 		}
 	}()
 }
+
+// faultError marks an order's failure as this node's own fault (an event
+// script or the kernel failed); the leader bans a node for repeated faults
+// only, not for refusals that are not its doing.
+type faultError struct{ err error }
+
+func (e *faultError) Error() string { return e.err.Error() }
+func (e *faultError) Unwrap() error { return e.err }
+
+func fault(err error) error { return &faultError{err} }

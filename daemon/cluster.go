@@ -160,7 +160,7 @@ func (d *Daemon) onOrder(kind string) func(context.Context, int, []byte) ([]byte
 		d.mu.Lock()
 		stale := o.Generation < d.maxGen
 		d.mu.Unlock()
-		rep := recoverd.OrderReply{Errors: make([]string, len(o.Addrs))}
+		rep := recoverd.OrderReply{Errors: make([]string, len(o.Addrs)), Faults: make([]bool, len(o.Addrs))}
 		if stale {
 			for i := range rep.Errors {
 				rep.Errors[i] = fmt.Sprintf("order from generation %d, but generation %d is current", o.Generation, d.maxGen)
@@ -186,8 +186,16 @@ func (d *Daemon) onOrder(kind string) func(context.Context, int, []byte) ([]byte
 			}
 			if err != nil {
 				rep.Errors[i] = err.Error()
+				var f *faultError
+				rep.Faults[i] = errors.As(err, &f)
 			}
 		}
+		// Reports from now on carry a version at least this one, so the
+		// leader can tell them from reports older than this order.
+		d.mu.Lock()
+		d.version++
+		rep.Boot, rep.Version = d.boot, d.version
+		d.mu.Unlock()
 		return json.Marshal(rep)
 	}
 }

@@ -36,6 +36,15 @@ func (r *Recoverd) UpdateState(st NodeState) {
 		return
 	}
 	r.states[st.PNN] = &st
+	// Orders this report already reflects need no override any more.
+	for a, m := range r.override {
+		if o, ok := m[st.PNN]; ok && (o.boot != st.Boot || o.version <= st.Version) {
+			delete(m, st.PNN)
+			if len(m) == 0 {
+				delete(r.override, a)
+			}
+		}
+	}
 	// A fresh report supersedes doubts about takes whose result was
 	// unknown: the node says what it holds.
 	for a, m := range r.suspect {

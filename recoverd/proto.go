@@ -84,6 +84,15 @@ type Order struct {
 // OrderReply reports per address: an empty string is success.
 type OrderReply struct {
 	Errors []string `json:"errors"`
+	// Faults marks errors that are the node's own (an event script or the
+	// kernel failed), which count towards banning it; other errors (the
+	// address still answered elsewhere, the node cannot host, a stale
+	// generation) are not its fault.
+	Faults []bool `json:"faults,omitempty"`
+	// Boot and Version: every state report from this daemon run with a
+	// version at least Version reflects this order.
+	Boot    int64  `json:"boot"`
+	Version uint64 `json:"version"`
 	// ProbeAnswers: the MAC that answered the duplicate-address probe
 	// for an address that could not be taken.
 	ProbeAnswers []string `json:"probe_answers,omitempty"`

@@ -121,6 +121,18 @@ type Recoverd struct {
 	lostAt      map[int]time.Time // when an unreachable node was first seen gone
 	runCtx      context.Context
 	silent      map[int]time.Time // leaders whose grants stopped, until when
+	// override records what an acknowledged order did to a node's
+	// holdings, until a state report at least as new says so itself:
+	// reports are asynchronous, and an older one must not undo an order.
+	override  map[netip.Addr]map[int]override
+	lastStart time.Time // of the last takeover run
+}
+
+// override is an order's effect on one node's holding of one address.
+type override struct {
+	held    bool
+	boot    int64
+	version uint64
 }
 
 // New checks cfg and fills defaults.
@@ -154,6 +166,7 @@ func New(cfg Config) (*Recoverd, error) {
 		lostAt:    map[int]time.Time{},
 		runCtx:    context.Background(),
 		silent:    map[int]time.Time{},
+		override:  map[netip.Addr]map[int]override{},
 	}
 	return r, nil
 }
@@ -376,6 +389,7 @@ func (r *Recoverd) becomeLeader(lost <-chan struct{}, release func() error) {
 	r.fencing = map[int]*fenceState{}
 	r.lostAt = map[int]time.Time{}
 	r.canHost = map[int]bool{}
+	r.override = map[netip.Addr]map[int]override{}
 	r.runAt = now
 	r.mu.Unlock()
 	r.log.Info("this node is now the leader", "pnn", r.cfg.PNN, "generation", gen)

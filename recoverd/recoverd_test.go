@@ -25,6 +25,7 @@ type fakeCluster struct {
 	// addresses (its lease ran out).
 	leaseEnd map[int]time.Time
 	unavail  map[int]bool // node's interfaces are down
+	ver      uint64       // order replies' versions (1000+ver): newer than any report
 }
 
 func (f *fakeCluster) Peers() []Peer {
@@ -61,8 +62,10 @@ func (f *fakeCluster) Request(_ context.Context, pnn int, kind string, payload [
 		delete(f.held[pnn], a)
 	}
 	f.log = append(f.log, fmt.Sprintf("%s %s on %d", kind, a, pnn))
+	f.ver++
+	v := f.ver
 	f.mu.Unlock()
-	return json.Marshal(OrderReply{Errors: []string{""}})
+	return json.Marshal(OrderReply{Errors: []string{""}, Boot: 1, Version: 1000 + v})
 }
 
 func (f *fakeCluster) Send(int, string, []byte, bool) error { return nil }
@@ -400,4 +403,34 @@ func (l *leaderPeers) Peers() []Peer {
 		}
 	}
 	return ps
+}
+
+// TestStaleReportDoesNotUndoTake: a state report made before a take was
+// acknowledged must not make the leader think the address is free.
+func TestStaleReportDoesNotUndoTake(t *testing.T) {
+	r, f, now := newTestLeader(t, 2)
+	ips := addrs(2)
+	for v := uint64(1); v <= 3; v++ {
+		step(t, r, f, now, 100*time.Millisecond, ips, v)
+	}
+	f.mu.Lock()
+	takes := len(f.log)
+	f.mu.Unlock()
+	if takes != 2 {
+		t.Fatalf("orders = %v, want two takes", f.log)
+	}
+	// Reports that predate the takes (versions below the replies').
+	for pnn := range 2 {
+		st := NodeState{PNN: pnn, Boot: 1, Version: 4, RunState: RunStateRunning, Available: ips}
+		for _, a := range ips {
+			st.Known = append(st.Known, PublicAddr{Prefix: netip.PrefixFrom(a, 24), Ifaces: []string{"eth1"}})
+		}
+		r.UpdateState(st)
+	}
+	r.mu.Lock()
+	p := r.computeLocked(now.Add(200*time.Millisecond), true)
+	r.mu.Unlock()
+	for _, o := range p.ops {
+		t.Errorf("planned %+v after stale reports; the acknowledged takes must stand", o)
+	}
 }

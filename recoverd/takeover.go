@@ -71,6 +71,9 @@ type op struct {
 	take    int
 }
 
+// minRunGap is the least time between the starts of two takeover runs.
+const minRunGap = 50 * time.Millisecond
+
 // StartupHold is how long a new leader waits for every live node to be
 // able to host before its first placement.
 const StartupHold = 5 * time.Second
@@ -165,7 +168,7 @@ func (r *Recoverd) computeLocked(now time.Time, dry bool) plan {
 				i.avail = append(i.avail, pnn)
 			}
 		}
-		for _, a := range st.Held {
+		for _, a := range r.heldByLocked(pnn, st) {
 			i := get(a)
 			if r.peers[pnn].Alive {
 				i.alive = append(i.alive, pnn)
@@ -291,6 +294,33 @@ func (r *Recoverd) computeLocked(now time.Time, dry bool) plan {
 
 func hasKey[K comparable, V any](m map[K]V, k K) bool { _, ok := m[k]; return ok }
 
+// heldByLocked is what node pnn holds: its last report, corrected by the
+// orders it acknowledged after that report was made.
+func (r *Recoverd) heldByLocked(pnn int, st *NodeState) []netip.Addr {
+	newer := func(o override) bool { return o.boot == st.Boot && o.version > st.Version }
+	var out []netip.Addr
+	for _, a := range st.Held {
+		if o, ok := r.override[a][pnn]; ok && newer(o) && !o.held {
+			continue
+		}
+		out = append(out, a)
+	}
+	for a, m := range r.override {
+		if o, ok := m[pnn]; ok && newer(o) && o.held && !slices.Contains(st.Held, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// noteOrderLocked records an acknowledged order's effect.
+func (r *Recoverd) noteOrderLocked(a netip.Addr, pnn int, held bool, rep OrderReply) {
+	if r.override[a] == nil {
+		r.override[a] = map[int]override{}
+	}
+	r.override[a][pnn] = override{held: held, boot: rep.Boot, version: rep.Version}
+}
+
 // maybeRun starts a takeover run when one is due. It does not wait for
 // the addresses to move: each address moves on its own goroutine, and a
 // later run skips addresses still moving.
@@ -301,6 +331,21 @@ func (r *Recoverd) maybeRun(ctx context.Context) {
 		r.mu.Unlock()
 		return
 	}
+	if now.Sub(r.lastStart) < minRunGap {
+		// A burst of reports (hundreds of addresses moving) asks for a
+		// run each: one run per minRunGap serves them all.
+		r.runAt = r.lastStart.Add(minRunGap)
+		r.mu.Unlock()
+		go func() {
+			time.Sleep(minRunGap)
+			select {
+			case r.kick <- struct{}{}:
+			default:
+			}
+		}()
+		return
+	}
+	r.lastStart = now
 	interval := time.Duration(r.tunable("RecoverInterval", 1)) * time.Second
 	r.runAt = now.Add(interval)
 	start := time.Now()
@@ -404,12 +449,21 @@ func (r *Recoverd) execute(ctx context.Context, o op, gen uint64) bool {
 	}()
 	timeout := time.Duration(r.tunable("TakeoverTimeout", 9)) * time.Second
 	for _, pnn := range o.release {
-		if err := r.order(ctx, pnn, KindRelease, o.addr, o.take, gen, timeout); err != nil {
-			r.log.Warn("release failed", "ip", o.addr, "pnn", pnn, "err", err)
+		rep, err := r.order(ctx, pnn, KindRelease, o.addr, o.take, gen, timeout)
+		var oe *orderError
+		if asOrderError(err, &oe) && oe.fault {
+			// The releaseip event failed, but the address is gone.
+			r.mu.Lock()
+			r.noteOrderLocked(o.addr, pnn, false, rep)
+			r.mu.Unlock()
 			r.failed(ctx, pnn)
+		}
+		if err != nil {
+			r.log.Warn("release failed", "ip", o.addr, "pnn", pnn, "err", err)
 			return false
 		}
 		r.mu.Lock()
+		r.noteOrderLocked(o.addr, pnn, false, rep)
 		if m := r.suspect[o.addr]; m != nil {
 			delete(m, pnn)
 		}
@@ -427,16 +481,18 @@ func (r *Recoverd) execute(ctx context.Context, o op, gen uint64) bool {
 	}
 	r.suspect[o.addr][o.take] = r.now()
 	r.mu.Unlock()
-	err := r.order(ctx, o.take, KindTake, o.addr, o.take, gen, timeout)
+	rep, err := r.order(ctx, o.take, KindTake, o.addr, o.take, gen, timeout)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var oe *orderError
 	switch {
 	case err == nil:
 		r.assigned[o.addr] = o.take
+		r.noteOrderLocked(o.addr, o.take, true, rep)
 		delete(r.suspect[o.addr], o.take)
 	case asOrderError(err, &oe):
 		// The node answered: it did not take it.
+		r.noteOrderLocked(o.addr, o.take, false, rep)
 		delete(r.suspect[o.addr], o.take)
 	}
 	if len(r.suspect[o.addr]) == 0 {
@@ -444,15 +500,21 @@ func (r *Recoverd) execute(ctx context.Context, o op, gen uint64) bool {
 	}
 	if err != nil {
 		r.log.Warn("take failed", "ip", o.addr, "pnn", o.take, "err", err)
-		go r.failed(ctx, o.take)
+		if oe != nil && oe.fault {
+			go r.failed(ctx, o.take)
+		}
 		return false
 	}
 	r.log.Info("address moved", "ip", o.addr, "from", o.release, "to", o.take)
 	return true
 }
 
-// orderError is a node's own refusal, as opposed to no answer.
-type orderError struct{ msg string }
+// orderError is a node's own refusal, as opposed to no answer; fault
+// says whether the node itself failed (an event script, the kernel).
+type orderError struct {
+	msg   string
+	fault bool
+}
 
 func (e *orderError) Error() string { return e.msg }
 
@@ -464,22 +526,22 @@ func asOrderError(err error, target **orderError) bool {
 	return ok
 }
 
-func (r *Recoverd) order(ctx context.Context, pnn int, kind string, a netip.Addr, newHolder int, gen uint64, timeout time.Duration) error {
+func (r *Recoverd) order(ctx context.Context, pnn int, kind string, a netip.Addr, newHolder int, gen uint64, timeout time.Duration) (OrderReply, error) {
 	payload, _ := json.Marshal(Order{Generation: gen, Leader: r.cfg.PNN, Addrs: []netip.Addr{a}, NewHolder: []int{newHolder}})
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	var rep OrderReply
 	b, err := r.cfg.Transport.Request(cctx, pnn, kind, payload)
 	if err != nil {
-		return err
+		return rep, err
 	}
-	var rep OrderReply
 	if err := json.Unmarshal(b, &rep); err != nil {
-		return fmt.Errorf("decoding %s reply: %w", kind, err)
+		return rep, fmt.Errorf("decoding %s reply: %w", kind, err)
 	}
 	if len(rep.Errors) > 0 && rep.Errors[0] != "" {
-		return &orderError{rep.Errors[0]}
+		return rep, &orderError{msg: rep.Errors[0], fault: len(rep.Faults) > 0 && rep.Faults[0]}
 	}
-	return nil
+	return rep, nil
 }
 
 // failed counts a failed order against a node; two within
@@ -498,7 +560,17 @@ func (r *Recoverd) failed(ctx context.Context, pnn int) {
 		f = nil
 	}
 	r.failures[pnn] = f
+	others := 0
+	for p, ok := range r.canHost {
+		if ok && p != pnn {
+			others++
+		}
+	}
 	r.mu.Unlock()
+	if ban && others == 0 {
+		r.log.Error("node keeps failing takeover orders, but it is the only node that can host addresses: not banning it", "pnn", pnn)
+		return
+	}
 	if ban {
 		period := time.Duration(r.tunable("RecoveryBanPeriod", 300)) * time.Second
 		r.log.Error("banning node after repeated takeover failures", "pnn", pnn, "period", period)
