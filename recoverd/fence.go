@@ -43,8 +43,9 @@ func (r *Recoverd) fenceGateLocked(ctx context.Context, pnn int, now time.Time) 
 		return false, fmt.Sprintf("fencing node %d (attempt %d)", pnn, fs.tries)
 	}
 	// Two-node clusters that lose each other must not fence each other
-	// at the same moment: wait FenceDelay × PNN first. A node never seen
-	// since this leader started is given a start-up grace.
+	// at the same moment: wait FenceDelay × PNN first. A node not seen
+	// since this daemon started is given a start-up grace (it may still
+	// be booting).
 	delay := time.Duration(r.tunable("FenceDelayMs", 2000)) * time.Millisecond * time.Duration(r.cfg.PNN)
 	grace := time.Duration(r.tunable("FenceStartupGrace", 10)) * time.Second
 	start := r.lostAt[pnn]
@@ -52,7 +53,7 @@ func (r *Recoverd) fenceGateLocked(ctx context.Context, pnn int, now time.Time) 
 		start = now
 		r.lostAt[pnn] = now
 	}
-	if _, seen := r.lastGrant[pnn]; !seen && now.Sub(r.leaderSince) < grace {
+	if !r.seen[pnn] && now.Sub(r.started) < grace {
 		return false, fmt.Sprintf("node %d not seen since start-up: fencing after %v grace", pnn, grace)
 	}
 	if now.Before(start.Add(delay)) || now.Before(fs.nextTry) {

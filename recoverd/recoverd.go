@@ -125,6 +125,8 @@ type Recoverd struct {
 	// holdings, until a state report at least as new says so itself:
 	// reports are asynchronous, and an older one must not undo an order.
 	override  map[netip.Addr]map[int]override
+	seen      map[int]bool // nodes seen alive since this daemon started
+	started   time.Time
 	lastStart time.Time // of the last takeover run
 }
 
@@ -167,6 +169,8 @@ func New(cfg Config) (*Recoverd, error) {
 		runCtx:    context.Background(),
 		silent:    map[int]time.Time{},
 		override:  map[netip.Addr]map[int]override{},
+		seen:      map[int]bool{},
+		started:   cfg.Now(),
 	}
 	return r, nil
 }
@@ -283,6 +287,7 @@ func (r *Recoverd) tick(ctx context.Context) {
 		r.peers[p.PNN] = p
 		if p.Alive && slices.Contains(r.cfg.Nodes, p.PNN) {
 			alive++
+			r.seen[p.PNN] = true
 		}
 	}
 	r.quorumOK = !r.cfg.Quorum || alive*2 > len(r.cfg.Nodes)

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -432,5 +433,59 @@ func TestStaleReportDoesNotUndoTake(t *testing.T) {
 	r.mu.Unlock()
 	for _, o := range p.ops {
 		t.Errorf("planned %+v after stale reports; the acknowledged takes must stand", o)
+	}
+}
+
+// TestFenceBeforeTakingFromUnknownNode: with fencing on, a node this
+// leader never heard from but that was in the cluster may hold any
+// address: nothing is taken until a fence of it succeeds, however long
+// its lease would have run.
+func TestFenceBeforeTakingFromUnknownNode(t *testing.T) {
+	r, f, now := newTestLeader(t, 2)
+	r.cfg.Quorum = false // two-node clusters run without quorum, on the lock and fencing
+	var mu sync.Mutex
+	fenceOK := false
+	calls := 0
+	r.cfg.Fence = func(ctx context.Context, pnn int) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if !fenceOK {
+			return fmt.Errorf("ipmi: no answer")
+		}
+		return nil
+	}
+	r.seen[1] = true // node 1 was in the cluster, then became unreachable
+	f.mu.Lock()
+	f.alive[1] = false
+	f.mu.Unlock()
+	ips := addrs(2)
+	var v uint64
+	for range 40 { // 8 s of fake time: far past any lease
+		v++
+		step(t, r, f, now, 200*time.Millisecond, ips, v)
+		time.Sleep(2 * time.Millisecond) // let the fence goroutine report
+	}
+	f.mu.Lock()
+	if len(f.log) != 0 {
+		t.Errorf("orders while node 1 is not fenced: %v", f.log)
+	}
+	f.mu.Unlock()
+	mu.Lock()
+	if calls < 2 {
+		t.Errorf("fence attempts = %d, want retries", calls)
+	}
+	fenceOK = true
+	mu.Unlock()
+	if s := r.Fencing(); !strings.Contains(s, "node 1") {
+		t.Errorf("Fencing() = %q, want it to name node 1", s)
+	}
+	for range 30 {
+		v++
+		step(t, r, f, now, 200*time.Millisecond, ips, v)
+		time.Sleep(2 * time.Millisecond)
+	}
+	if got := f.counts(); got[0] != 2 {
+		t.Errorf("held counts after a successful fence = %v, want both on node 0", got)
 	}
 }

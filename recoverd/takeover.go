@@ -215,9 +215,14 @@ func (r *Recoverd) computeLocked(now time.Time, dry bool) plan {
 	// report) may hold anything until their lease, granted by an earlier
 	// leader, has run out: nothing is taken before they report or then.
 	var unknown []int
+	unknownWhy := map[int]string{}
 	for _, pnn := range r.cfg.Nodes {
-		if r.states[pnn] == nil && now.Before(r.safeTimeLocked(pnn)) {
+		if r.states[pnn] != nil {
+			continue
+		}
+		if why := r.unknownGateLocked(pnn, now, dry); why != "" {
 			unknown = append(unknown, pnn)
+			unknownWhy[pnn] = why
 		}
 	}
 	target := map[netip.Addr]int{}
@@ -279,7 +284,7 @@ func (r *Recoverd) computeLocked(now time.Time, dry bool) plan {
 			p.keep[a] = t
 		default:
 			if u := slices.DeleteFunc(slices.Clone(unknown), func(x int) bool { return x == t }); len(u) > 0 {
-				p.blocked[a] = fmt.Sprintf("waiting for nodes %v to report what they hold", u)
+				p.blocked[a] = unknownWhy[u[0]]
 				if w := r.safeTimeLocked(u[0]); p.wake.IsZero() || w.Before(p.wake) {
 					p.wake = w
 				}
@@ -668,6 +673,21 @@ func (r *Recoverd) MoveIP(ctx context.Context, a netip.Addr, to int) error {
 	r.assigned[a] = to
 	r.mu.Unlock()
 	return nil
+}
+
+// unknownGateLocked says why a node whose holdings this leader does not
+// know (it never reported) still blocks takes ("" if it no longer does).
+// A reachable node will report soon; an unreachable one may hold any
+// address until its lease, granted by an earlier leader, has run out —
+// or, with fencing on, until it has been fenced.
+func (r *Recoverd) unknownGateLocked(pnn int, now time.Time, dry bool) string {
+	if r.peers[pnn].Alive || r.cfg.Fence == nil {
+		if now.Before(r.safeTimeLocked(pnn)) {
+			return fmt.Sprintf("waiting for node %d to report what it holds", pnn)
+		}
+		return ""
+	}
+	return r.deadGateLocked([]int{pnn}, now, dry)
 }
 
 // deadGateLocked says why addresses claimed by the unreachable nodes dead
