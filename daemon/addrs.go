@@ -182,6 +182,7 @@ func (d *Daemon) refresh(ctx context.Context) {
 
 // scanKernel compares the kernel's public addresses with what we hold.
 func (d *Daemon) scanKernel() {
+	listed := time.Now()
 	all, err := d.k.AllAddrs()
 	if err != nil {
 		d.log.Warn("listing addresses", "err", err)
@@ -197,8 +198,10 @@ func (d *Daemon) scanKernel() {
 	}
 	changed := false
 	d.mu.Lock()
-	for a := range d.held {
-		if _, ok := present[a]; !ok {
+	for a, h := range d.held {
+		// A take may have registered the address after the listing began
+		// and before its AddAddr: only older entries can have vanished.
+		if _, ok := present[a]; !ok && h.added.Before(listed) {
 			d.log.Warn("held address vanished from the kernel", "ip", a)
 			delete(d.held, a)
 			changed = true
@@ -224,7 +227,41 @@ func (d *Daemon) scanKernel() {
 	}
 }
 
+// persistHeld asks the flusher to write the held addresses. Takes and
+// releases come by the hundred in a takeover run; one bbolt commit (two
+// fsyncs) each would serialise them, so writes are batched. The list is
+// only needed after a crash, and cleanStale then also removes every
+// configured public address it finds, so a short lag loses nothing.
 func (d *Daemon) persistHeld() {
+	select {
+	case d.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// flushLoop writes the held addresses at most every flushGap.
+func (d *Daemon) flushLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			d.writeHeld()
+			return
+		case <-d.dirty:
+		}
+		d.writeHeld()
+		select {
+		case <-ctx.Done():
+			d.writeHeld()
+			return
+		case <-time.After(flushGap):
+		}
+	}
+}
+
+// flushGap is the least time between two writes of the held addresses.
+const flushGap = 100 * time.Millisecond
+
+func (d *Daemon) writeHeld() {
 	d.mu.Lock()
 	var hs []state.Held
 	for _, h := range d.held {
@@ -273,7 +310,7 @@ func (d *Daemon) take(ctx context.Context, a netip.Addr) (err error) {
 		d.mu.Unlock()
 		return fmt.Errorf("node %d has no lease", d.pnn)
 	}
-	d.held[a] = &heldAddr{prefix: pa.Prefix, iface: iface, kernelExp: time.Now().Add(lft)}
+	d.held[a] = &heldAddr{prefix: pa.Prefix, iface: iface, kernelExp: time.Now().Add(lft), added: time.Now()}
 	delete(d.foreign, a)
 	d.owners[a] = d.pnn
 	d.mu.Unlock()

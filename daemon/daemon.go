@@ -58,6 +58,7 @@ type Daemon struct {
 	boot    int64
 	changed chan struct{} // node state changed: tell the leader
 	stats   counters
+	dirty   chan struct{} // held addresses changed: persist them
 	// shutdownReq is `ctdb shutdown`.
 	shutdownReq chan struct{}
 
@@ -94,6 +95,7 @@ type heldAddr struct {
 	prefix    netip.Prefix
 	iface     string
 	kernelExp time.Time // when the kernel drops it unless refreshed
+	added     time.Time // when this node registered it (before AddAddr)
 }
 
 // New loads the configuration and opens local state; it starts nothing.
@@ -123,6 +125,7 @@ func New(cfg Config) (*Daemon, error) {
 		boot:         time.Now().UnixNano(),
 		changed:      make(chan struct{}, 1),
 		shutdownReq:  make(chan struct{}, 1),
+		dirty:        make(chan struct{}, 1),
 		runstate:     recoverd.RunStateInit,
 		links:        map[string]bool{},
 		held:         map[netip.Addr]*heldAddr{},
@@ -216,6 +219,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return ctl.Run(gctx) })
 	g.Go(func() error { d.leaseLoop(gctx); return nil })
 	g.Go(func() error { d.refreshLoop(gctx); return nil })
+	g.Go(func() error { d.flushLoop(gctx); return nil })
 	g.Go(func() error { d.reportLoop(gctx); return nil })
 	g.Go(func() error { return d.watchLinks(gctx) })
 	g.Go(func() error { return d.startupAndMonitor(gctx) })
@@ -233,12 +237,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 		stop()
 		err := g.Wait()
 		d.dropAll(context.Background(), "daemon failed")
+		d.writeHeld()
 		return err
 	}
 	d.shutdown(gctx)
 	stop()
 	err = g.Wait()
 	d.dropAll(context.Background(), "shutdown")
+	d.writeHeld()
 	d.ev.Run(context.Background(), "shutdown")
 	if errors.Is(err, context.Canceled) {
 		err = nil

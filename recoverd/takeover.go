@@ -303,15 +303,17 @@ func hasKey[K comparable, V any](m map[K]V, k K) bool { _, ok := m[k]; return ok
 // orders it acknowledged after that report was made.
 func (r *Recoverd) heldByLocked(pnn int, st *NodeState) []netip.Addr {
 	newer := func(o override) bool { return o.boot == st.Boot && o.version > st.Version }
-	var out []netip.Addr
+	out := make([]netip.Addr, 0, len(st.Held))
+	reported := make(map[netip.Addr]bool, len(st.Held))
 	for _, a := range st.Held {
+		reported[a] = true
 		if o, ok := r.override[a][pnn]; ok && newer(o) && !o.held {
 			continue
 		}
 		out = append(out, a)
 	}
 	for a, m := range r.override {
-		if o, ok := m[pnn]; ok && newer(o) && o.held && !slices.Contains(st.Held, a) {
+		if o, ok := m[pnn]; ok && newer(o) && o.held && !reported[a] {
 			out = append(out, a)
 		}
 	}
