@@ -42,17 +42,38 @@ func (r *Recoverd) fenceGateLocked(ctx context.Context, pnn int, now time.Time) 
 	if fs.running {
 		return false, fmt.Sprintf("fencing node %d (attempt %d)", pnn, fs.tries)
 	}
-	// Two-node clusters that lose each other must not fence each other
-	// at the same moment: wait FenceDelay × PNN first. A node not seen
-	// since this daemon started is given a start-up grace (it may still
-	// be booting).
-	delay := time.Duration(r.tunable("FenceDelayMs", 2000)) * time.Millisecond * time.Duration(r.cfg.PNN)
-	grace := time.Duration(r.tunable("FenceStartupGrace", 10)) * time.Second
 	start := r.lostAt[pnn]
 	if start.IsZero() {
 		start = now
 		r.lostAt[pnn] = now
 	}
+	// Fence only with a majority that is confirmed, not just believed:
+	// a leader cut off from the others still sees them alive for a moment
+	// (memberlist marks them dead one by one) and would fence a healthy
+	// node. A node counts when its lease renewal reached us after the
+	// victim was lost, and recently.
+	if r.cfg.Quorum {
+		renew := time.Duration(r.tunable("LeaseRenewIntervalMs", 250)) * time.Millisecond
+		confirmed := 1 // this node
+		for _, p := range r.cfg.Nodes {
+			g := r.lastGrant[p]
+			if p != r.cfg.PNN && p != pnn && g.After(start) && now.Sub(g) < 3*renew {
+				confirmed++
+			}
+		}
+		if confirmed*2 <= len(r.cfg.Nodes) {
+			return false, fmt.Sprintf("not fencing node %d: only %d of %d nodes confirmed reachable", pnn, confirmed, len(r.cfg.Nodes))
+		}
+	}
+	// Nodes without quorum (two-node clusters) that lose each other must
+	// not fence each other at the same moment: wait FenceDelay × PNN. A node not seen
+	// since this daemon started is given a start-up grace (it may still
+	// be booting).
+	delay := time.Duration(0)
+	if !r.cfg.Quorum {
+		delay = time.Duration(r.tunable("FenceDelayMs", 2000)) * time.Millisecond * time.Duration(r.cfg.PNN)
+	}
+	grace := time.Duration(r.tunable("FenceStartupGrace", 10)) * time.Second
 	if !r.seen[pnn] && now.Sub(r.started) < grace {
 		return false, fmt.Sprintf("node %d not seen since start-up: fencing after %v grace", pnn, grace)
 	}

@@ -489,3 +489,50 @@ func TestFenceBeforeTakingFromUnknownNode(t *testing.T) {
 		t.Errorf("held counts after a successful fence = %v, want both on node 0", got)
 	}
 }
+
+// TestNoFenceWithoutConfirmedMajority: a leader whose peers stopped
+// renewing (it is the one cut off) must not fence, even while memberlist
+// still shows one of them alive.
+func TestNoFenceWithoutConfirmedMajority(t *testing.T) {
+	r, f, now := newTestLeader(t, 3)
+	fenced := make(chan int, 10)
+	r.cfg.Fence = func(ctx context.Context, pnn int) error { fenced <- pnn; return nil }
+	ips := addrs(3)
+	for v := uint64(1); v <= 5; v++ {
+		step(t, r, f, now, 200*time.Millisecond, ips, v)
+	}
+	// Cut off: node 1 is declared dead, node 2 still looks alive but its
+	// renewals no longer arrive.
+	f.mu.Lock()
+	f.alive[1] = false
+	f.mu.Unlock()
+	ctx := context.Background()
+	for range 5 {
+		*now = now.Add(200 * time.Millisecond)
+		r.tick(ctx)
+		r.HandleLease(LeaseRequest{PNN: 0, StateBoot: 1, StateVersion: 99})
+		r.maybeRun(ctx)
+	}
+	time.Sleep(20 * time.Millisecond)
+	select {
+	case p := <-fenced:
+		t.Fatalf("fenced node %d without a confirmed majority", p)
+	default:
+	}
+	// On the healthy side node 2 keeps renewing: now the fence runs.
+	for range 3 {
+		*now = now.Add(200 * time.Millisecond)
+		r.tick(ctx)
+		r.HandleLease(LeaseRequest{PNN: 0, StateBoot: 1, StateVersion: 99})
+		r.HandleLease(LeaseRequest{PNN: 2, StateBoot: 1, StateVersion: 99})
+		r.maybeRun(ctx)
+	}
+	select {
+	case p := <-fenced:
+		if p != 1 {
+			t.Errorf("fenced node %d, want 1", p)
+		}
+	case <-time.After(2 * time.Second):
+		t.Error("no fence of node 1 although node 2 confirms the majority")
+	}
+}
