@@ -29,7 +29,7 @@ var sysTools = []string{
 // shipped are the files of this directory a node's CTDB_BASE gets, as
 // `make install` lays them out: functions beside ctdb.conf, scripts in
 // events.d/.
-var shipped = []string{"functions", "10.interface", "50.postgres"}
+var shipped = []string{"functions", "10.interface", "50.postgres", "90.fence-ipmi"}
 
 // node is a fake node: CTDB_BASE, procfs, sysfs, state dir and the stubs'
 // state ($FAKE_STATE), all under one temporary root.
@@ -1676,5 +1676,176 @@ func TestShellcheck(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Errorf("shellcheck %v: %v\n%s", files, err, out)
+	}
+}
+
+func TestFenceIPMI(t *testing.T) {
+	const (
+		bmc        = "ipmitool -I lanplus -H 198.18.9.2"
+		fencing    = "fencing node 1 (198.18.0.2): power off through BMC 198.18.9.2\n"
+		poweredOff = "node 1 is powered off\n"
+		opts       = "CTDB_FENCE_IPMI_HOST_1=198.18.9.2\n"
+	)
+	tests := []struct {
+		name      string
+		setup     func(n *node)
+		args      []string
+		wantOut   string
+		wantRC    int
+		wantCalls []string // $ROOT stands for the node's root
+	}{
+		{
+			name:  "monitor does nothing",
+			setup: func(n *node) { n.write("etc/ctdb/script.options", opts) },
+			args:  []string{"monitor"},
+		},
+		{
+			name: "fence powers off and sees it off",
+			setup: func(n *node) {
+				n.write("etc/ctdb/script.options", opts+"CTDB_FENCE_IPMI_USER=admin\n"+
+					"CTDB_FENCE_IPMI_PASSWORD_FILE=$CTDB_BASE/ipmi.pw\n")
+				n.write("etc/ctdb/ipmi.pw", "secret\n")
+			},
+			args:    []string{"fence", "1", "198.18.0.2"},
+			wantOut: fencing + poweredOff,
+			wantCalls: []string{
+				bmc + " -U admin -f $ROOT/etc/ctdb/ipmi.pw chassis power off",
+				bmc + " -U admin -f $ROOT/etc/ctdb/ipmi.pw chassis power status",
+			},
+		},
+		{
+			name: "per-node user and password file, interface and options",
+			setup: func(n *node) {
+				n.write("etc/ctdb/script.options", opts+"CTDB_FENCE_IPMI_USER=admin\n"+
+					"CTDB_FENCE_IPMI_USER_1=root\nCTDB_FENCE_IPMI_PASSWORD_FILE_1=$CTDB_BASE/n1.pw\n"+
+					"CTDB_FENCE_IPMI_INTERFACE=lan\nCTDB_FENCE_IPMI_OPTIONS='-L OPERATOR -N 1'\n")
+				n.write("etc/ctdb/n1.pw", "secret\n")
+			},
+			args:    []string{"fence", "1", "198.18.0.2"},
+			wantOut: fencing + poweredOff,
+			wantCalls: []string{
+				"ipmitool -I lan -H 198.18.9.2 -U root -f $ROOT/etc/ctdb/n1.pw -L OPERATOR -N 1 chassis power off",
+				"ipmitool -I lan -H 198.18.9.2 -U root -f $ROOT/etc/ctdb/n1.pw -L OPERATOR -N 1 chassis power status",
+			},
+		},
+		{
+			name: "waits until the BMC reports off",
+			setup: func(n *node) {
+				n.write("etc/ctdb/script.options", opts)
+				n.write("fake/ipmi_off_after", "2\n")
+			},
+			args:    []string{"fence", "1", "198.18.0.2"},
+			wantOut: fencing + poweredOff,
+			wantCalls: []string{
+				bmc + " chassis power off",
+				bmc + " chassis power status", "sleep 1",
+				bmc + " chassis power status", "sleep 1",
+				bmc + " chassis power status",
+			},
+		},
+		{
+			name: "still on after the wait fails",
+			setup: func(n *node) {
+				n.write("etc/ctdb/script.options", opts+"CTDB_FENCE_IPMI_WAIT=2\n")
+				n.write("fake/ipmi_stuck", "")
+			},
+			args:    []string{"fence", "1", "198.18.0.2"},
+			wantOut: fencing + "ERROR: cannot fence node 1: BMC 198.18.9.2 reports power on 2 s after power off\n",
+			wantRC:  1,
+			wantCalls: []string{
+				bmc + " chassis power off",
+				bmc + " chassis power status", "sleep 1",
+				bmc + " chassis power status", "sleep 1",
+				bmc + " chassis power status",
+			},
+		},
+		{
+			name: "BMC unreachable fails",
+			setup: func(n *node) {
+				n.write("etc/ctdb/script.options", opts)
+				n.write("fake/ipmi_fail", "")
+			},
+			args: []string{"fence", "1", "198.18.0.2"},
+			wantOut: fencing + "Error: Unable to establish IPMI v2 / RMCP+ session\n" +
+				"ERROR: cannot fence node 1: BMC 198.18.9.2 did not power it off\n",
+			wantRC:    1,
+			wantCalls: []string{bmc + " chassis power off", bmc + " chassis power status"},
+		},
+		{
+			name: "reboot powers on again after off",
+			setup: func(n *node) {
+				n.write("etc/ctdb/script.options", opts+"CTDB_FENCE_IPMI_ACTION=reboot\n")
+			},
+			args:    []string{"fence", "1", "198.18.0.2"},
+			wantOut: fencing + poweredOff + "node 1 powered on again\n",
+			wantCalls: []string{
+				bmc + " chassis power off", bmc + " chassis power status", bmc + " chassis power on",
+			},
+		},
+		{
+			name:    "no BMC for the node fails",
+			setup:   func(n *node) { n.write("etc/ctdb/script.options", "CTDB_FENCE_IPMI_HOST_0=198.18.9.1\n") },
+			args:    []string{"fence", "1", "198.18.0.2"},
+			wantOut: "ERROR: cannot fence node 1: no BMC configured (set CTDB_FENCE_IPMI_HOST_1 in script.options)\n",
+			wantRC:  1,
+		},
+		{
+			name: "unreadable password file fails",
+			setup: func(n *node) {
+				n.write("etc/ctdb/script.options", opts+"CTDB_FENCE_IPMI_PASSWORD_FILE=/nonexistent/ipmi.pw\n")
+			},
+			args:    []string{"fence", "1", "198.18.0.2"},
+			wantOut: "ERROR: cannot fence node 1: password file /nonexistent/ipmi.pw is not readable\n",
+			wantRC:  1,
+		},
+		{
+			name:    "ipmitool missing fails",
+			setup:   func(n *node) { n.write("etc/ctdb/script.options", opts+"CTDB_FENCE_IPMITOOL=/nonexistent/ipmitool\n") },
+			args:    []string{"fence", "1", "198.18.0.2"},
+			wantOut: "ERROR: cannot fence node 1: /nonexistent/ipmitool not found (install ipmitool or set CTDB_FENCE_IPMITOOL)\n",
+			wantRC:  1,
+		},
+		{
+			name:    "bad action fails",
+			setup:   func(n *node) { n.write("etc/ctdb/script.options", opts+"CTDB_FENCE_IPMI_ACTION=cycle\n") },
+			args:    []string{"fence", "1", "198.18.0.2"},
+			wantOut: "ERROR: CTDB_FENCE_IPMI_ACTION=cycle: want off or reboot\n",
+			wantRC:  1,
+		},
+		{
+			name:    "bad node number fails",
+			setup:   func(n *node) { n.write("etc/ctdb/script.options", opts) },
+			args:    []string{"fence", "x1", "198.18.0.2"},
+			wantOut: "ERROR: fence: bad node number \"x1\"\n",
+			wantRC:  1,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			n := newNode(t)
+			if tc.setup != nil {
+				tc.setup(n)
+			}
+			out, rc := n.run("90.fence-ipmi", tc.args...)
+			check(t, out, rc, tc.wantOut, tc.wantRC)
+			var want []string
+			for _, c := range tc.wantCalls {
+				want = append(want, strings.ReplaceAll(c, "$ROOT", n.root))
+			}
+			checkCalls(t, n, want, "ipmitool", "sleep")
+		})
+	}
+}
+
+// 90.fence-ipmi powers machines off: it is shipped disabled (not
+// executable), to be configured and enabled on purpose.
+func TestFenceIPMIShippedDisabled(t *testing.T) {
+	fi, err := os.Stat("90.fence-ipmi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&0o111 != 0 {
+		t.Errorf("90.fence-ipmi has mode %v: ship it disabled (0644)", fi.Mode())
 	}
 }

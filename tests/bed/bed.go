@@ -119,7 +119,7 @@ type Bed struct {
 	daemons   []*Proc // per node: the current ctdbd, nil if never started
 	checkers  []*Checker
 	closers   []func() error // Close runs them first, newest first (ghosts, PostgreSQL)
-	partition bool // group bridges exist
+	partition bool           // group bridges exist
 	closed    bool
 	closeErr  error
 }
