@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ctdb-go/ctdb-go/daemon/nodeflag"
@@ -134,6 +136,7 @@ func (d *Daemon) refresh(ctx context.Context) {
 	now := time.Now()
 	type todo struct {
 		h    heldAddr
+		p    *heldAddr
 		addr netip.Addr
 		lft  time.Duration
 	}
@@ -152,19 +155,18 @@ func (d *Daemon) refresh(ctx context.Context) {
 			// the lifetime set earlier (within the lease) runs out, unless
 			// a grant comes first. A leader change fits in that second.
 		case h.kernelExp.Sub(now) < 600*time.Millisecond || now.Add(lft).Sub(h.kernelExp) >= time.Second:
-			refresh = append(refresh, todo{h: *h, addr: a, lft: lft})
-			h.kernelExp = now.Add(lft)
+			refresh = append(refresh, todo{h: *h, p: h, addr: a, lft: lft})
 		}
 	}
 	d.mu.Unlock()
 	for _, t := range refresh {
-		if err := d.k.AddAddr(t.h.iface, t.h.prefix, t.lft); err != nil {
+		if err := d.kernelRefresh(t.addr, t.p); err != nil {
 			d.log.Warn("refreshing address lifetime", "ip", t.h.prefix, "iface", t.h.iface, "err", err)
 		}
 	}
 	if len(drop) > 0 {
 		for _, t := range drop {
-			if err := d.k.DelAddr(t.h.iface, t.h.prefix); err != nil {
+			if err := d.kernelDel(t.addr, t.h.iface, t.h.prefix); err != nil {
 				d.log.Warn("removing address", "ip", t.h.prefix, "err", err)
 			}
 			d.log.Warn("lease ran out: address dropped", "ip", t.addr, "iface", t.h.iface)
@@ -209,7 +211,7 @@ func (d *Daemon) scanKernel() {
 	}
 	foreign := map[netip.Addr]string{}
 	for a, ifc := range present {
-		if _, ok := d.held[a]; !ok {
+		if _, ok := d.held[a]; !ok && !d.releasing[a] {
 			foreign[a] = ifc
 			if _, known := d.foreign[a]; !known {
 				d.log.Warn("public address configured here without being given to this node", "ip", a, "iface", ifc)
@@ -314,10 +316,11 @@ func (d *Daemon) take(ctx context.Context, a netip.Addr) (err error) {
 	delete(d.foreign, a)
 	d.owners[a] = d.pnn
 	d.mu.Unlock()
-	if err := d.k.AddAddr(iface, pa.Prefix, lft); err != nil {
+	if err := d.kernelAdd(a, iface, pa.Prefix); err != nil {
 		d.mu.Lock()
 		delete(d.held, a)
 		d.mu.Unlock()
+		_ = d.kernelDel(a, iface, pa.Prefix)
 		return fault(fmt.Errorf("adding %s to %s: %w", pa.Prefix, iface, err))
 	}
 	d.persistHeld()
@@ -329,7 +332,7 @@ func (d *Daemon) take(ctx context.Context, a netip.Addr) (err error) {
 		d.mu.Lock()
 		delete(d.held, a)
 		d.mu.Unlock()
-		_ = d.k.DelAddr(iface, pa.Prefix)
+		_ = d.kernelDel(a, iface, pa.Prefix)
 		d.persistHeld()
 		d.noteChange()
 		return fault(fmt.Errorf("takeip event failed: %s", describe(r)))
@@ -429,15 +432,22 @@ func (d *Daemon) release(ctx context.Context, a netip.Addr, newHolder int) error
 		ok = true
 	}
 	d.owners[a] = newHolder
+	if ok {
+		// Out of held before anything else, so no lifetime refresh can
+		// bring it back once it is deleted; releasing keeps the kernel
+		// scan from calling it foreign meanwhile.
+		delete(d.held, a)
+		delete(d.foreign, a)
+		d.releasing[a] = true
+	}
 	d.mu.Unlock()
 	if !ok {
 		return nil // redundant release
 	}
 	r := d.ev.Run(ctx, "releaseip", hv.iface, a.String(), strconv.Itoa(hv.prefix.Bits()))
-	err := d.k.DelAddr(hv.iface, hv.prefix)
+	err := d.kernelDel(a, hv.iface, hv.prefix)
 	d.mu.Lock()
-	delete(d.held, a)
-	delete(d.foreign, a)
+	delete(d.releasing, a)
 	d.mu.Unlock()
 	d.persistHeld()
 	d.noteChange()
@@ -503,7 +513,7 @@ func (d *Daemon) nodeStateLocked() recoverd.NodeState {
 // dropStale removes addresses held under a lease that ran out.
 func (d *Daemon) dropStale(stale map[netip.Addr]*heldAddr) {
 	for a, h := range stale {
-		if err := d.k.DelAddr(h.iface, h.prefix); err != nil {
+		if err := d.kernelDel(a, h.iface, h.prefix); err != nil {
 			d.log.Warn("removing address", "ip", h.prefix, "err", err)
 		}
 		d.log.Warn("lease ran out: address dropped", "ip", a, "iface", h.iface)
@@ -527,3 +537,65 @@ func (e *faultError) Error() string { return e.err.Error() }
 func (e *faultError) Unwrap() error { return e.err }
 
 func fault(err error) error { return &faultError{err} }
+
+// Every kernel change of a public address happens under that address's
+// lock (kernelAdd, kernelRefresh, kernelDel), and a removal takes the
+// address out of d.held before it deletes it. So a lifetime refresh, which
+// re-checks d.held under the lock, can never bring back an address that a
+// release or a lapsed lease has just removed: netlink's add-or-replace
+// would create it again, on a node that has given it away.
+func (d *Daemon) addrLock(a netip.Addr) *sync.Mutex {
+	b := a.As16()
+	h := fnv.New32a()
+	h.Write(b[:])
+	return &d.kmu[h.Sum32()%uint32(len(d.kmu))]
+}
+
+// kernelAdd adds a newly taken address with the lifetime left on the lease.
+func (d *Daemon) kernelAdd(a netip.Addr, iface string, p netip.Prefix) error {
+	l := d.addrLock(a)
+	l.Lock()
+	defer l.Unlock()
+	d.mu.Lock()
+	h, held := d.held[a]
+	lft := lifetime(d.leaseExp, time.Now())
+	if held {
+		h.kernelExp = time.Now().Add(lft)
+	}
+	d.mu.Unlock()
+	if !held {
+		return fmt.Errorf("%s was released while being taken", a)
+	}
+	if lft == 0 {
+		return fmt.Errorf("node %d has no lease", d.pnn)
+	}
+	return d.k.AddAddr(iface, p, lft)
+}
+
+// kernelRefresh extends the lifetime of a held address, if it is still the
+// entry h and the lease still has a whole second.
+func (d *Daemon) kernelRefresh(a netip.Addr, h *heldAddr) error {
+	l := d.addrLock(a)
+	l.Lock()
+	defer l.Unlock()
+	d.mu.Lock()
+	cur, ok := d.held[a]
+	lft := lifetime(d.leaseExp, time.Now())
+	if ok && cur == h && lft > 0 {
+		h.kernelExp = time.Now().Add(lft)
+	}
+	iface, p := h.iface, h.prefix
+	d.mu.Unlock()
+	if !ok || cur != h || lft == 0 {
+		return nil
+	}
+	return d.k.AddAddr(iface, p, lft)
+}
+
+// kernelDel removes an address the caller has already taken out of d.held.
+func (d *Daemon) kernelDel(a netip.Addr, iface string, p netip.Prefix) error {
+	l := d.addrLock(a)
+	l.Lock()
+	defer l.Unlock()
+	return d.k.DelAddr(iface, p)
+}

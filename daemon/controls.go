@@ -130,7 +130,7 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) control.Respon
 		}
 		return d.onLeader(ctx, control.Request{Command: "leader-moveip", Args: []string{ip.String(), strconv.Itoa(pnn)}})
 	case "leader-status":
-		return ok(control.Status{DuplicatesResolved: d.rec.Status().DuplicatesResolved, Fencing: d.rec.Fencing()})
+		return ok(d.leaderStatus())
 	case "leader-moveip":
 		ip, _ := netip.ParseAddr(a[0])
 		pnn, _ := strconv.Atoi(a[1])
@@ -292,16 +292,29 @@ func (d *Daemon) status(ctx context.Context) control.Status {
 	if leader < 0 {
 		st.RecoveryMode = 1
 	}
+	// The leader knows each node's flags from its state reports, which
+	// are what it acts on; memberlist's meta can lag a gossip round or
+	// more. Prefer the leader's view for the other live nodes.
+	var ls control.Status
 	if leader == d.pnn {
-		st.DuplicatesResolved = d.rec.Status().DuplicatesResolved
-		st.Fencing = d.rec.Fencing()
+		ls = d.leaderStatus()
 	} else if leader >= 0 {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		var ls control.Status
-		if r := d.forward(cctx, control.Request{Command: "leader-status", Target: leader}); r.ExitCode == 0 &&
-			json.Unmarshal(r.Data, &ls) == nil {
-			st.DuplicatesResolved, st.Fencing = ls.DuplicatesResolved, ls.Fencing
+		if r := d.forward(cctx, control.Request{Command: "leader-status", Target: leader}); r.ExitCode != 0 ||
+			json.Unmarshal(r.Data, &ls) != nil {
+			ls = control.Status{}
+		}
+	}
+	st.DuplicatesResolved, st.Fencing = ls.DuplicatesResolved, ls.Fencing
+	for i, n := range st.Nodes {
+		if n.ThisNode || n.Flags&(nodeflag.Disconnected|nodeflag.Deleted) != 0 {
+			continue
+		}
+		for _, l := range ls.Nodes {
+			if l.PNN == n.PNN {
+				st.Nodes[i].Flags = l.Flags
+			}
 		}
 	}
 	return st
@@ -538,4 +551,14 @@ func canonicalName(list []control.Tunable, name string) string {
 		}
 	}
 	return name
+}
+
+// leaderStatus is the leader's view: counters, fencing, and each reporting
+// node's flags.
+func (d *Daemon) leaderStatus() control.Status {
+	st := control.Status{DuplicatesResolved: d.rec.Status().DuplicatesResolved, Fencing: d.rec.Fencing()}
+	for pnn, ns := range d.rec.States() {
+		st.Nodes = append(st.Nodes, control.NodeStatus{PNN: pnn, Flags: ns.Flags})
+	}
+	return st
 }

@@ -58,7 +58,8 @@ type Daemon struct {
 	boot    int64
 	changed chan struct{} // node state changed: tell the leader
 	stats   counters
-	dirty   chan struct{} // held addresses changed: persist them
+	kmu     [64]sync.Mutex // per-address kernel locks, see addrLock
+	dirty   chan struct{}  // held addresses changed: persist them
 	// shutdownReq is `ctdb shutdown`.
 	shutdownReq chan struct{}
 
@@ -71,6 +72,7 @@ type Daemon struct {
 	links        map[string]bool // public interface → carrier
 	held         map[netip.Addr]*heldAddr
 	foreign      map[netip.Addr]string // public addresses on our ifaces we were not given → iface
+	releasing    map[netip.Addr]bool   // being released: out of held, maybe still in the kernel
 	leaseExp     time.Time
 	lastGrant    time.Time // when the last grant arrived
 	grantFrom    int       // from which leader
@@ -130,6 +132,7 @@ func New(cfg Config) (*Daemon, error) {
 		links:        map[string]bool{},
 		held:         map[netip.Addr]*heldAddr{},
 		foreign:      map[netip.Addr]string{},
+		releasing:    map[netip.Addr]bool{},
 		sent:         map[uint64]time.Time{},
 		owners:       map[netip.Addr]int{},
 		probeAnswers: map[netip.Addr]string{},

@@ -217,3 +217,23 @@ func TestGrantAfterLapseDropsOldAddresses(t *testing.T) {
 		t.Errorf("held after a grant that followed a lapse = %d addresses, want 0", n)
 	}
 }
+
+// TestRefreshNeverRevivesReleased: a refresh that picked an address just
+// before it was released must not add it back.
+func TestRefreshNeverRevivesReleased(t *testing.T) {
+	d, k, _, _, _ := oneNode(t)
+	eventually(t, "addresses taken", func() bool { return len(held(k)) == 2 })
+	a := netip.MustParseAddr("198.18.1.1")
+	d.mu.Lock()
+	h := d.held[a] // what a refresh pass would have picked
+	d.mu.Unlock()
+	if err := d.release(context.Background(), a, -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.kernelRefresh(a, h); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(held(k), "198.18.1.1/24") {
+		t.Error("a refresh after the release put 198.18.1.1 back on eth1")
+	}
+}

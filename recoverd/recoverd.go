@@ -106,6 +106,7 @@ type Recoverd struct {
 	lastGrant   map[int]time.Time
 	assigned    map[netip.Addr]int
 	inflight    map[netip.Addr]bool
+	inflightTo  map[netip.Addr]int               // where a moving address goes (-1: nowhere)
 	suspect     map[netip.Addr]map[int]time.Time // may hold it: a take whose result is unknown
 	failures    map[int][]time.Time
 	runAt       time.Time // next run no later than this
@@ -152,25 +153,26 @@ func New(cfg Config) (*Recoverd, error) {
 		cfg.Now = time.Now
 	}
 	r := &Recoverd{
-		cfg:       cfg,
-		log:       cfg.Logger.With("component", "recoverd"),
-		now:       cfg.Now,
-		kick:      make(chan struct{}, 1),
-		peers:     map[int]Peer{},
-		states:    map[int]*NodeState{},
-		lastGrant: map[int]time.Time{},
-		assigned:  map[netip.Addr]int{},
-		inflight:  map[netip.Addr]bool{},
-		suspect:   map[netip.Addr]map[int]time.Time{},
-		failures:  map[int][]time.Time{},
-		blocked:   map[netip.Addr]string{},
-		fencing:   map[int]*fenceState{},
-		lostAt:    map[int]time.Time{},
-		runCtx:    context.Background(),
-		silent:    map[int]time.Time{},
-		override:  map[netip.Addr]map[int]override{},
-		seen:      map[int]bool{},
-		started:   cfg.Now(),
+		cfg:        cfg,
+		log:        cfg.Logger.With("component", "recoverd"),
+		now:        cfg.Now,
+		kick:       make(chan struct{}, 1),
+		peers:      map[int]Peer{},
+		states:     map[int]*NodeState{},
+		lastGrant:  map[int]time.Time{},
+		assigned:   map[netip.Addr]int{},
+		inflight:   map[netip.Addr]bool{},
+		inflightTo: map[netip.Addr]int{},
+		suspect:    map[netip.Addr]map[int]time.Time{},
+		failures:   map[int][]time.Time{},
+		blocked:    map[netip.Addr]string{},
+		fencing:    map[int]*fenceState{},
+		lostAt:     map[int]time.Time{},
+		runCtx:     context.Background(),
+		silent:     map[int]time.Time{},
+		override:   map[netip.Addr]map[int]override{},
+		seen:       map[int]bool{},
+		started:    cfg.Now(),
 	}
 	return r, nil
 }

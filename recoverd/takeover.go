@@ -204,7 +204,12 @@ func (r *Recoverd) computeLocked(now time.Time, dry bool) plan {
 		i := ips[a]
 		slices.Sort(i.alive)
 		cur := -1
-		if h, ok := r.assigned[a]; ok && slices.Contains(i.alive, h) {
+		if to, moving := r.inflightTo[a]; moving && r.inflight[a] {
+			// Plan as if moves in flight had landed; otherwise every run
+			// during a big move sees the old holders still loaded and
+			// sends yet more addresses to the nodes that gain them.
+			cur = to
+		} else if h, ok := r.assigned[a]; ok && slices.Contains(i.alive, h) {
 			cur = h
 		} else if len(i.alive) > 0 {
 			cur = i.alive[0]
@@ -372,6 +377,7 @@ func (r *Recoverd) maybeRun(ctx context.Context) {
 	gen := r.gen
 	for _, o := range p.ops {
 		r.inflight[o.addr] = true
+		r.inflightTo[o.addr] = o.take
 	}
 	if len(p.ops) > 0 {
 		r.opsRunning += len(p.ops)
@@ -452,6 +458,7 @@ func (r *Recoverd) execute(ctx context.Context, o op, gen uint64) bool {
 	defer func() {
 		r.mu.Lock()
 		delete(r.inflight, o.addr)
+		delete(r.inflightTo, o.addr)
 		r.mu.Unlock()
 	}()
 	timeout := time.Duration(r.tunable("TakeoverTimeout", 9)) * time.Second
