@@ -399,14 +399,16 @@ func (r *Recoverd) maybeRun(ctx context.Context) {
 	r.launch(ctx, p.ops, gen, start)
 }
 
-// launch runs ops concurrently, bounded by TakeoverParallelism per node
-// pair, and sends ipreallocated when all are done.
+// launch runs ops concurrently and sends ipreallocated when all are done.
+// A move spends most of its ~50-100 ms waiting (two round trips, the ARP
+// probe's wait, the scripts), so many run at once: TakeoverParallelism
+// per node, since each node does its own part.
 func (r *Recoverd) launch(ctx context.Context, ops []op, gen uint64, start time.Time) {
 	par := int(r.tunable("TakeoverParallelism", 8))
 	if par < 1 {
 		par = 1
 	}
-	sem := make(chan struct{}, par*2)
+	sem := make(chan struct{}, par*max(2, len(r.cfg.Nodes)))
 	done := make(chan struct{})
 	remaining := len(ops)
 	results := make(chan bool, len(ops))
