@@ -22,11 +22,11 @@ import (
 // the test. Times are measured and logged (MEASURE lines), never asserted;
 // each wait has a generous deadline so a daemon that never gets there fails.
 
-// cluster builds a bed of n nodes (0: 3) with the shipped 10.interface,
-// starts the checker before any daemon, starts every daemon and waits for
-// a healthy cluster. It returns when every address is on exactly one node,
-// the spread is even and every node is OK, and reports the time from the
-// last daemon's start to that point as MEASURE name.
+// cluster builds a bed (cfg.Nodes, 0 meaning 3) with the shipped
+// 10.interface and LeaseTime 2, starts the checker before any daemon,
+// starts every daemon and returns once every address is on exactly one
+// node, evenly spread, every node OK and WaitHealthy agrees. With a name
+// it measures the time from the last daemon's start (see waitBalanced).
 func cluster(t *testing.T, cfg bed.Config, name string) (*bed.Bed, *bed.Checker) {
 	t.Helper()
 	cfg.InstallShipped = append(cfg.InstallShipped, "10.interface")
@@ -44,12 +44,8 @@ func cluster(t *testing.T, cfg bed.Config, name string) (*bed.Bed, *bed.Checker)
 	if err := b.StartAll(); err != nil {
 		t.Fatalf("StartAll: %v", err)
 	}
-	started := time.Now()
-	if err := waitBalanced(t, b, 0, 60*time.Second); err != nil {
+	if err := waitBalanced(t, b, time.Now(), name, 30*time.Second); err != nil {
 		t.Fatalf("after start: %v", err)
-	}
-	if name != "" {
-		measure(t, name, time.Since(started))
 	}
 	if err := b.WaitHealthy(ctx(t, 30*time.Second)); err != nil {
 		t.Fatalf("WaitHealthy: %v", err)
@@ -58,16 +54,38 @@ func cluster(t *testing.T, cfg bed.Config, name string) (*bed.Bed, *bed.Checker)
 }
 
 // waitBalanced polls (every 10 ms) until every public address is on
-// exactly one node, evenly spread, and node 'from' sees every node OK.
-func waitBalanced(t *testing.T, b *bed.Bed, from int, d time.Duration) error {
+// exactly one node, evenly spread, and node 0 sees every node OK. With a
+// name it measures, from t0, when the addresses were spread evenly (name)
+// and when the status said every node OK as well (name_all_ok): the two
+// come from different sources (the kernels; gossip) and can differ. Each
+// new reason to wait is logged with its time, so a slow figure can be
+// read back.
+func waitBalanced(t *testing.T, b *bed.Bed, t0 time.Time, name string, d time.Duration) error {
 	t.Helper()
 	cx := ctx(t, d)
-	return poll(cx, 10*time.Millisecond, func() string {
-		if why := spread(b, nil); why != "" {
-			return why
+	last := ""
+	var spreadAt time.Time
+	err := poll(cx, 10*time.Millisecond, func() string {
+		why := spread(b, nil)
+		if why != "" {
+			spreadAt = time.Time{}
+		} else {
+			if spreadAt.IsZero() {
+				spreadAt = time.Now()
+			}
+			why = balancedOK(cx, b, 0)
 		}
-		return balancedOK(cx, b, from)
+		if why != last && len(b.PublicAddrs()) < 100 {
+			t.Logf("+%v waiting for balance: %s", time.Since(t0).Round(time.Millisecond), why)
+			last = why
+		}
+		return why
 	})
+	if err == nil && name != "" {
+		measure(t, name, spreadAt.Sub(t0))
+		measure(t, name+"_all_ok", time.Since(t0))
+	}
+	return err
 }
 
 // leader is the leader's PNN as node i sees it (`ctdb leader`), -1 for
@@ -175,12 +193,21 @@ func TestClusterStartBalanced(t *testing.T) {
 			}
 		}
 	}
-	// A stable cluster keeps still: nothing moves for a few lease times.
+	// A stable cluster keeps still: no address changes holder for a few
+	// lease times (leases are renewed, lifetimes refreshed, nothing moves).
 	t0 := time.Now()
 	time.Sleep(3 * leaseTime * time.Second)
 	for _, e := range c.Events() {
-		if e.At.After(t0) {
-			t.Errorf("a stable cluster changed: %s at %s on %v answered by %v", e.IP, e.At.Format(time.StampMilli), e.Nodes, e.MACs)
+		if e.At.After(t0) && !slices.Equal(e.Nodes, held[e.IP]) {
+			t.Errorf("a stable cluster changed: %s at %s on %v (was %v) answered by %v", e.IP, e.At.Format(time.StampMilli), e.Nodes, held[e.IP], e.MACs)
+		}
+	}
+	// Lifetimes are refreshed before they run out: no address ever
+	// leaves its holder's kernel. (A lone missed ARP answer on a busy
+	// host is not the daemon's doing, so only "no holder" counts.)
+	for _, s := range c.Report().UnservedAfter(t0) {
+		if strings.HasPrefix(s.Why, "no holder") {
+			t.Errorf("a stable cluster dropped %s for %v from %s: %s", s.IP, s.Duration(), s.Start.Format(time.StampMilli), s.Why)
 		}
 	}
 }
@@ -223,10 +250,9 @@ func TestClusterDisableEnable(t *testing.T) {
 	if out, err := b.Ctdb(n, "enable"); err != nil || out.Code != 0 {
 		t.Fatalf("ctdb enable: %v, %v", out, err)
 	}
-	if err := waitBalanced(t, b, 0, 20*time.Second); err != nil {
+	if err := waitBalanced(t, b, t1, "cluster.enable_to_balanced", 20*time.Second); err != nil {
 		t.Fatalf("after enable: %v", err)
 	}
-	measure(t, "cluster.enable_to_balanced", time.Since(t1))
 	measure(t, "cluster.enable_max_unserved", c.Report().MaxUnserved(t1))
 }
 
@@ -264,10 +290,9 @@ func TestClusterPublicCable(t *testing.T) {
 	if err := b.RestorePublic(n); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitBalanced(t, b, 0, 30*time.Second); err != nil {
+	if err := waitBalanced(t, b, t1, "cluster.public_restore_to_balanced", 30*time.Second); err != nil {
 		t.Fatalf("after the cable came back: %v", err)
 	}
-	measure(t, "cluster.public_restore_to_balanced", time.Since(t1))
 }
 
 // nodeFault is a fault on one node and how to undo it.
@@ -332,10 +357,9 @@ func TestClusterNodeFailure(t *testing.T) {
 			if err := f.undo(b, n); err != nil {
 				t.Fatal(err)
 			}
-			if err := waitBalanced(t, b, 0, 30*time.Second); err != nil {
+			if err := waitBalanced(t, b, t1, "cluster."+f.name+"_undo_to_balanced", 30*time.Second); err != nil {
 				t.Fatalf("after undoing the fault: %v", err)
 			}
-			measure(t, "cluster."+f.name+"_undo_to_balanced", time.Since(t1))
 			if err := b.WaitHealthy(ctx(t, 30*time.Second)); err != nil {
 				t.Fatal(err)
 			}
@@ -413,10 +437,9 @@ func TestClusterLeaderKilled(t *testing.T) {
 	if err := b.Start(l); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitBalanced(t, b, 0, 30*time.Second); err != nil {
+	if err := waitBalanced(t, b, t1, "cluster.leader_restart_to_balanced", 30*time.Second); err != nil {
 		t.Fatalf("after restarting the old leader: %v", err)
 	}
-	measure(t, "cluster.leader_restart_to_balanced", time.Since(t1))
 }
 
 // TestClusterLeaderPrivateCable: the leader cut off from the others: it
@@ -459,10 +482,9 @@ func TestClusterLeaderPrivateCable(t *testing.T) {
 	if err := b.RestorePrivate(l); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitBalanced(t, b, 0, 30*time.Second); err != nil {
+	if err := waitBalanced(t, b, t1, "cluster.leader_private_restore_to_balanced", 30*time.Second); err != nil {
 		t.Fatalf("after the cable came back: %v", err)
 	}
-	measure(t, "cluster.leader_private_restore_to_balanced", time.Since(t1))
 	if err := b.WaitHealthy(ctx(t, 30*time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -510,10 +532,9 @@ func TestClusterPartition(t *testing.T) {
 			if err := b.Heal(); err != nil {
 				t.Fatal(err)
 			}
-			if err := waitBalanced(t, b, 0, 30*time.Second); err != nil {
+			if err := waitBalanced(t, b, t1, "cluster.partition_"+which+"_heal_to_balanced", 30*time.Second); err != nil {
 				t.Fatalf("after the heal: %v", err)
 			}
-			measure(t, "cluster.partition_"+which+"_heal_to_balanced", time.Since(t1))
 			if err := b.WaitHealthy(ctx(t, 30*time.Second)); err != nil {
 				t.Fatal(err)
 			}
@@ -546,12 +567,14 @@ func TestCluster900(t *testing.T) {
 	if out, err := b.Ctdb(n, "disable"); err != nil || out.Code != 0 {
 		t.Fatalf("ctdb disable: %v, %v", out, err)
 	}
+	// Re-homed: every address on exactly one of the two others.
 	if err := poll(ctx(t, 30*time.Second), 10*time.Millisecond, func() string {
-		return spread(b, []int{450, 0, 450})
+		return servedBy(b, others(b, n))
 	}); err != nil {
 		t.Fatalf("after disable: %v", err)
 	}
 	measure(t, "cluster900.disable_to_rehomed", time.Since(t0))
+	t.Logf("addresses per node after disable: %v", perNode(t, b))
 	// Let the checker sample the final state, then read the spans.
 	time.Sleep(200 * time.Millisecond)
 	r := c.Report()
@@ -562,6 +585,7 @@ func TestCluster900(t *testing.T) {
 	if out, err := b.Ctdb(n, "enable"); err != nil || out.Code != 0 {
 		t.Fatalf("ctdb enable: %v, %v", out, err)
 	}
+	// 300/300/300: with 900 addresses "balanced" (within one) is exact.
 	if err := poll(ctx(t, 30*time.Second), 10*time.Millisecond, func() string {
 		return spread(b, []int{300, 300, 300})
 	}); err != nil {

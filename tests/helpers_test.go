@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -106,14 +107,37 @@ func quietLogf(t *testing.T) func(string, ...any) {
 	}
 }
 
-// dumpLogsOnFailure logs the end of every node's log when t fails.
+// dumpLogsOnFailure logs the end of every node's log when t fails; with
+// CTDB_E2E_LOGS=DIR set it also copies every node's whole log to
+// DIR/<test>/n<i>.log (the bed's run directory goes at Close, and a later
+// run's Sweep removes even a KEEP_BED=1 one), for passing tests too when
+// CTDB_E2E_LOGS_ALL=1.
 func dumpLogsOnFailure(t *testing.T, b *bed.Bed) {
 	t.Cleanup(func() {
-		if !t.Failed() {
+		all := os.Getenv("CTDB_E2E_LOGS_ALL") == "1"
+		if !t.Failed() && !all {
 			return
 		}
+		dir := os.Getenv("CTDB_E2E_LOGS")
+		if dir != "" {
+			dir = filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_"))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Logf("CTDB_E2E_LOGS: %v", err)
+				dir = ""
+			}
+		}
 		for i := range b.Nodes() {
-			t.Logf("--- node %d log (%s), last lines:\n%s", i, b.Paths(i).Log, b.LogTail(i, 80))
+			if t.Failed() {
+				t.Logf("--- node %d log (%s), last lines:\n%s", i, b.Paths(i).Log, b.LogTail(i, 80))
+			}
+			if dir != "" {
+				f := filepath.Join(dir, fmt.Sprintf("n%d.log", i))
+				if err := os.WriteFile(f, []byte(b.Logs(i)), 0o644); err != nil {
+					t.Logf("CTDB_E2E_LOGS: %v", err)
+				} else {
+					t.Logf("node %d's whole log copied to %s", i, f)
+				}
+			}
 		}
 	})
 }
@@ -195,6 +219,18 @@ func spread(b *bed.Bed, want []int) string {
 		return fmt.Sprintf("addresses per node %v, want %v", count, want)
 	}
 	return ""
+}
+
+// perNode counts the public addresses each node holds (netlink).
+func perNode(t *testing.T, b *bed.Bed) []int {
+	t.Helper()
+	count := make([]int, b.Nodes())
+	for _, hs := range holders(t, b) {
+		for _, h := range hs {
+			count[h]++
+		}
+	}
+	return count
 }
 
 // balancedOK says why the cluster is not balanced with every node OK as
@@ -285,7 +321,11 @@ func waitMoved(t *testing.T, b *bed.Bed, w *bed.ARPWatch, t0 time.Time, d time.D
 		a := got[ip]
 		took := a.At.Sub(t0)
 		slowest = max(slowest, took)
-		t.Logf("%s answered by node %d %v after the fault", ip, b.NodeByMAC(a.MAC), took.Round(time.Millisecond))
+		n := b.NodeByMAC(a.MAC)
+		t.Logf("%s answered by node %d %v after the fault", ip, n, took.Round(time.Millisecond))
+		if n < 0 {
+			t.Errorf("%s answered by %v, which is no node's MAC", ip, a.MAC)
+		}
 	}
 	if err != nil {
 		t.Fatalf("addresses not answered by another node: %v", err)
