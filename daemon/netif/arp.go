@@ -115,7 +115,7 @@ func (l *Linux) packetSocket(proto uint16) (*pktSocket, error) {
 	}
 	s := &pktSocket{proto: proto, dead: make(chan struct{}), waiters: map[waitKey][]*probeWaiter{}}
 	if proto == unix.ETH_P_ARP {
-		s.accept, s.claim = acceptAll, arpClaim // the bind already picks ARP only
+		s.accept, s.claim = arpFilter, arpClaim // the bind already picks ARP only
 	} else {
 		s.accept, s.claim = naFilter, naClaim
 	}

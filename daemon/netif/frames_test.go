@@ -288,6 +288,10 @@ func TestFilters(t *testing.T) {
 		{"NA filter drops a solicitation", naFilter, nsProbeFrame(otherMAC, vip6), false},
 		{"NA filter drops ARP", naFilter, mustARP(t, arp.OperationReply, otherMAC, vip4, ownMAC, vip4), false},
 		{"drop-all drops an advertisement", dropAll, na, false},
+		{"ARP filter passes a reply", arpFilter, mustARP(t, arp.OperationReply, otherMAC, vip4, ownMAC, netip.IPv4Unspecified()), true},
+		{"ARP filter passes an announcement", arpFilter, mustARP(t, arp.OperationRequest, otherMAC, vip4, ethernet.Broadcast, vip4), true},
+		{"ARP filter drops a client's request", arpFilter, mustARP(t, arp.OperationRequest, otherMAC, netip.MustParseAddr("198.18.1.200"), ethernet.Broadcast, vip4), false},
+		{"ARP filter drops a probe", arpFilter, mustARP(t, arp.OperationRequest, otherMAC, netip.IPv4Unspecified(), ethernet.Broadcast, vip4), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
