@@ -88,9 +88,9 @@ func waitBalanced(t *testing.T, b *bed.Bed, t0 time.Time, name string, d time.Du
 	return err
 }
 
-// leader is the leader's PNN as node i sees it (`ctdb leader`), -1 for
+// leaderOf is the leader's PNN as node i sees it (`ctdb leader`), -1 for
 // UNKNOWN.
-func leader(ctx context.Context, b *bed.Bed, i int) (int, error) {
+func leaderOf(ctx context.Context, b *bed.Bed, i int) (int, error) {
 	out, err := b.CtdbContext(ctx, i, "leader")
 	if err != nil {
 		return 0, err
@@ -118,7 +118,7 @@ func agreedLeader(t *testing.T, b *bed.Bed, nodes []int) int {
 	if err := poll(cx, 50*time.Millisecond, func() string {
 		l = -1
 		for _, i := range nodes {
-			n, err := leader(cx, b, i)
+			n, err := leaderOf(cx, b, i)
 			if err != nil {
 				return err.Error()
 			}
@@ -388,7 +388,7 @@ func TestClusterLeaderKilled(t *testing.T) {
 	if err := poll(cx, 20*time.Millisecond, func() string {
 		newLeader = -1
 		for _, i := range survivors {
-			n, err := leader(cx, b, i)
+			n, err := leaderOf(cx, b, i)
 			if err != nil {
 				return err.Error()
 			}

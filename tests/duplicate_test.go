@@ -27,7 +27,7 @@ func TestDuplicateResolved(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Stop()
-	leader, err := currentLeader(ctx(t, 10*time.Second), b, 0)
+	leader, err := leaderOf(ctx(t, 10*time.Second), b, 0)
 	if err != nil || leader < 0 {
 		t.Fatalf("leader: %d, %v", leader, err)
 	}

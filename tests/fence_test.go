@@ -288,31 +288,11 @@ func fenceBed(t *testing.T, cfg bed.Config, dev fenceDevice) (*bed.Bed, *fencer,
 	return b, f, startChecker(t, b)
 }
 
-// currentLeader is the leader node i names, -1 for none.
-func currentLeader(ctx context.Context, b *bed.Bed, i int) (int, error) {
-	out, err := b.CtdbContext(ctx, i, "leader")
-	if err != nil {
-		return 0, err
-	}
-	s := strings.TrimSpace(out.Stdout)
-	if out.Code != 0 {
-		return 0, fmt.Errorf("ctdb leader on node %d: %s", i, out)
-	}
-	if s == "UNKNOWN" {
-		return -1, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return 0, fmt.Errorf("ctdb leader on node %d: %q", i, s)
-	}
-	return n, nil
-}
-
 // leaderAndVictim finds the leader (as node 0 sees it) and a node other
 // than the leader that holds public addresses, with those addresses.
 func leaderAndVictim(t *testing.T, b *bed.Bed) (leader, victim int, vips []netip.Addr) {
 	t.Helper()
-	leader, err := currentLeader(ctx(t, 10*time.Second), b, 0)
+	leader, err := leaderOf(ctx(t, 10*time.Second), b, 0)
 	if err != nil || leader < 0 {
 		t.Fatalf("leader: %d, %v", leader, err)
 	}
@@ -953,7 +933,7 @@ func TestGhostPersistentStranger(t *testing.T) {
 // addresses.
 func TestFenceLeaderCutOff(t *testing.T) {
 	b, f, _ := fenceBed(t, bed.Config{Nodes: 3}, fenceDevices[0])
-	leader, err := currentLeader(ctx(t, 10*time.Second), b, 0)
+	leader, err := leaderOf(ctx(t, 10*time.Second), b, 0)
 	if err != nil || leader < 0 {
 		t.Fatalf("leader: %d, %v", leader, err)
 	}
@@ -988,7 +968,7 @@ func TestFenceLeaderCutOff(t *testing.T) {
 			t.Errorf("%s answered by node %d before the old leader was fenced (%s)", ip, b.NodeByMAC(a.MAC), done)
 		}
 	}
-	newLeader, err := currentLeader(ctx(t, 10*time.Second), b, otherNodes(b, leader)[0])
+	newLeader, err := leaderOf(ctx(t, 10*time.Second), b, otherNodes(b, leader)[0])
 	if err != nil {
 		t.Fatal(err)
 	}
