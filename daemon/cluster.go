@@ -266,7 +266,7 @@ func (d *Daemon) reportLoop(ctx context.Context) {
 }
 
 // reportGap is the least time between two state reports to the leader.
-const reportGap = 20 * time.Millisecond
+const reportGap = 100 * time.Millisecond
 
 // forceReport sends the full state to the leader at the next tick.
 func (d *Daemon) forceReport() {

@@ -72,7 +72,7 @@ type op struct {
 }
 
 // minRunGap is the least time between the starts of two takeover runs.
-const minRunGap = 50 * time.Millisecond
+const minRunGap = 100 * time.Millisecond
 
 // StartupHold is how long a new leader waits for every live node to be
 // able to host before its first placement.
