@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -51,6 +52,7 @@ type cluster struct {
 	b      *bed.Bed
 	w      *addrWatch
 	debian bool
+	pgs    []*bed.Postgres // postgres scenarios: each node's server
 	// unbalanced is set once the addresses failed to spread evenly
 	// within the limit; later settles then wait only briefly for it.
 	unbalanced bool
@@ -68,6 +70,24 @@ func (r *runner) newCluster(ctx context.Context, sc scenario) (*cluster, error) 
 	if r.opt.verbose {
 		cfg.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, "  | "+format+"\n", args...) }
 	}
+	var pgScript, pgOptions string
+	if sc.postgres {
+		bin, err := bed.PostgresBinDir()
+		if err != nil {
+			return nil, err
+		}
+		repo, err := repoDir()
+		if err != nil {
+			return nil, err
+		}
+		data, err := os.ReadFile(filepath.Join(repo, "events.d", "50.postgres"))
+		if err != nil {
+			return nil, err
+		}
+		pgScript, pgOptions = string(data), postgresOptions(bin)
+		cfg.InstallShipped = append(cfg.InstallShipped, "50.postgres")
+		cfg.ScriptOptions = pgOptions
+	}
 	b, err := bed.New(cfg)
 	if err != nil {
 		return nil, err
@@ -78,9 +98,33 @@ func (r *runner) newCluster(ctx context.Context, sc scenario) (*cluster, error) 
 		return nil, err
 	}
 	if r.opt.debian {
-		if err := b.UseDebianCTDB(bed.DebianConfig{EventScripts: map[string]string{probeName: probeScript}}); err != nil {
+		dc := bed.DebianConfig{EventScripts: map[string]string{probeName: probeScript}}
+		if sc.postgres {
+			// ctdb-go's script follows CTDB's contract; Debian's
+			// package has no PostgreSQL script of its own.
+			dc.EventScripts["50.postgres"] = pgScript
+		}
+		if err := b.UseDebianCTDB(dc); err != nil {
 			b.Close()
 			return nil, err
+		}
+		if sc.postgres {
+			for i := range b.Nodes() {
+				if err := appendFile(filepath.Join(b.ConfigDir(i), "script.options"), "\n# benchfailover: 50.postgres\n"+pgOptions); err != nil {
+					b.Close()
+					return nil, err
+				}
+			}
+		}
+	}
+	if sc.postgres {
+		for i := range b.Nodes() {
+			pg, err := b.StartPostgres(i)
+			if err != nil {
+				b.Close()
+				return nil, err
+			}
+			c.pgs = append(c.pgs, pg)
 		}
 	}
 	start := time.Now()
@@ -181,16 +225,29 @@ func (c *cluster) balanced() string {
 // (at most balance more). A cluster that is healthy but stays unbalanced
 // is accepted with a note. A node left banned is unbanned once, as an operator would.
 func (c *cluster) settle(ctx context.Context, limit, balance time.Duration) (note string, err error) {
-	wctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	err = c.b.WaitHealthy(wctx)
-	if err != nil && ctx.Err() == nil {
-		if banned := c.unbanAll(ctx); len(banned) > 0 {
-			note = fmt.Sprintf("node(s) %v were left BANNED after the fault; unbanned them with ctdb unban", banned)
-			wctx2, cancel2 := context.WithTimeout(ctx, limit)
-			defer cancel2()
-			err = c.b.WaitHealthy(wctx2)
+	// Wait in rounds of at most 30 s; between rounds unban any node
+	// left banned (a ban lasts RecoveryBanPeriod, 300 s).
+	deadline := time.Now().Add(limit)
+	var unbanned []int
+	for {
+		round := time.Now().Add(30 * time.Second)
+		if deadline.Before(round) {
+			round = deadline
 		}
+		wctx, cancel := context.WithDeadline(ctx, round)
+		err = c.b.WaitHealthy(wctx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !time.Now().Before(deadline) {
+			break
+		}
+		for _, n := range c.unbanAll(ctx) {
+			if !slices.Contains(unbanned, n) {
+				unbanned = append(unbanned, n)
+			}
+		}
+	}
+	if len(unbanned) > 0 {
+		note = fmt.Sprintf("node(s) %v were left BANNED; unbanned them with ctdb unban", unbanned)
 	}
 	if err != nil {
 		return note, err
@@ -623,4 +680,13 @@ func routeToClient(b *bed.Bed) error {
 		}
 	}
 	return nil
+}
+
+func appendFile(path, data string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(data)
+	return errors.Join(err, f.Close())
 }

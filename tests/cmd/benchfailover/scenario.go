@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ctdb-go/ctdb-go/tests/bed"
 )
 
 // scenario is one fault: how to inject it into the victim and undo it.
@@ -25,6 +27,9 @@ type scenario struct {
 	// effect anyway.
 	softInject bool
 	restore    func(c *cluster, victim int) error
+	// postgres: every node runs PostgreSQL (started before ctdbd) and
+	// the repo's events.d/50.postgres checks it.
+	postgres bool
 	// unavailable, when set and returning non-empty, says why the
 	// scenario cannot run here; it is reported with 0 trials.
 	unavailable func(debian bool) string
@@ -147,10 +152,20 @@ var scenarios = []scenario{
 		},
 	},
 	{
-		name:  "postgres-stop",
-		about: "PostgreSQL stopped on the victim (50.postgres fails), then started",
+		name:     "postgres-stop",
+		about:    "PostgreSQL stopped on the victim (events.d/50.postgres fails its monitor), then started again",
+		postgres: true,
+		inject: func(c *cluster, v int) error {
+			return c.pgs[v].Stop()
+		},
+		restore: func(c *cluster, v int) error {
+			return c.pgs[v].Start()
+		},
 		unavailable: func(bool) string {
-			return postgresUnavailable
+			if _, err := bed.PostgresBinDir(); err != nil {
+				return "not run: " + err.Error()
+			}
+			return ""
 		},
 	},
 	{
@@ -169,6 +184,18 @@ var scenarios = []scenario{
 	},
 }
 
-// postgresUnavailable is why postgres-stop does not run: the test bed has
-// no PostgreSQL support (tests/bed/postgres*.go) yet.
-const postgresUnavailable = "not run: the test bed has no PostgreSQL support yet (tests/bed/postgres*.go), so there is no PostgreSQL to stop"
+// postgresOptions is script.options for 50.postgres: every node checks
+// its own server over TCP on 127.0.0.1 inside its namespace, with a query
+// that also asserts the server is a primary (as tests/postgres_test.go).
+func postgresOptions(bin string) string {
+	return fmt.Sprintf(`CTDB_POSTGRES_HOST=127.0.0.1
+CTDB_POSTGRES_PORT=%d
+CTDB_POSTGRES_USER=%s
+CTDB_POSTGRES_DBNAME=postgres
+CTDB_POSTGRES_TIMEOUT=2
+CTDB_POSTGRES_PG_ISREADY=%s
+CTDB_POSTGRES_PSQL=%s
+CTDB_POSTGRES_CHECK_QUERY="SELECT NOT pg_is_in_recovery()"
+CTDB_POSTGRES_CHECK_EXPECT=t
+`, bed.PostgresPort, bed.PostgresUser, filepath.Join(bin, "pg_isready"), filepath.Join(bin, "psql"))
+}
