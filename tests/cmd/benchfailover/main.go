@@ -19,7 +19,15 @@
 //     invariant checker, sampling from before the fault until the cluster
 //     is healthy and balanced again after the fault is undone.
 //
+// Faults that the periodic monitor event finds (public-cable in Debian's
+// CTDB, script-fail and postgres-stop in both) come after a random wait
+// of up to MonitorInterval, so they hit random points of its cycle.
+// Between trials the fault is undone and the cluster must be healthy and
+// balanced again (a node left banned is unbanned); a cluster that cannot
+// be brought back is replaced by a new one.
+//
 // It never judges the figures: a benchmark prints, it does not assert.
+// Progress goes to stderr, the tables to stdout.
 package main
 
 import (
@@ -148,6 +156,11 @@ func run(ctx context.Context, o options) int {
 			return r.fallback()
 		}
 		r.impl = debianVersion()
+		fmt.Printf("%s: the package's default scripts (%s) plus 50.probe; realtime scheduling off, cluster lock on a shared file, default tunables.\n",
+			r.impl, strings.Join(bed.DebianScripts, " "))
+		if _, err := exec.LookPath("iptables"); err != nil {
+			fmt.Println("iptables is not installed (as on a default Debian 12), so 10.interface's connection blocking during releaseip only logs an error.")
+		}
 	} else if err := checkBin(o.bin); err != nil {
 		logf("%v", err)
 		return 1

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -49,10 +50,9 @@ func (r *runner) limits(sc scenario) limits {
 
 // cluster is a running bed and the benchmark's address watch on it.
 type cluster struct {
-	b      *bed.Bed
-	w      *addrWatch
-	debian bool
-	pgs    []*bed.Postgres // postgres scenarios: each node's server
+	b   *bed.Bed
+	w   *addrWatch
+	pgs []*bed.Postgres // postgres scenarios: each node's server
 	// unbalanced is set once the addresses failed to spread evenly
 	// within the limit; later settles then wait only briefly for it.
 	unbalanced bool
@@ -92,7 +92,7 @@ func (r *runner) newCluster(ctx context.Context, sc scenario) (*cluster, error) 
 	if err != nil {
 		return nil, err
 	}
-	c := &cluster{b: b, debian: r.opt.debian}
+	c := &cluster{b: b}
 	if err := routeToClient(b); err != nil {
 		b.Close()
 		return nil, err
@@ -223,7 +223,8 @@ func (c *cluster) balanced() string {
 
 // settle waits until the cluster is healthy (at most limit) and balanced
 // (at most balance more). A cluster that is healthy but stays unbalanced
-// is accepted with a note. A node left banned is unbanned once, as an operator would.
+// is accepted with a note. A node left banned is unbanned, as an
+// operator would (a ban lasts RecoveryBanPeriod, 300 s).
 func (c *cluster) settle(ctx context.Context, limit, balance time.Duration) (note string, err error) {
 	// Wait in rounds of at most 30 s; between rounds unban any node
 	// left banned (a ban lasts RecoveryBanPeriod, 300 s).
@@ -304,6 +305,7 @@ type trial struct {
 	dups     int
 	unserved time.Duration
 	notes    []string
+	injected bool // the fault was injected (the trial counts)
 	broken   bool // the cluster could not be brought back: start a new one
 }
 
@@ -318,6 +320,9 @@ func (r *runner) scenario(ctx context.Context, sc scenario) Result {
 		}
 	}
 	logf("%s: %s (%s, %d trials)", sc.name, sc.about, r.impl, r.opt.trials)
+	if sc.phase > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("each fault comes after a random 0-%s wait, at a random point of the monitor cycle", sc.phase))
+	}
 	var c *cluster
 	defer func() {
 		if c != nil {
@@ -334,7 +339,9 @@ func (r *runner) scenario(ctx context.Context, sc scenario) Result {
 		}
 		notes[s]++
 	}
-	for k := range r.opt.trials {
+	// A trial that never got as far as the fault (the cluster would not
+	// settle) does not count; it is tried again, up to twice the trials.
+	for k, attempts := 0, 0; k < r.opt.trials && attempts < 2*r.opt.trials; attempts++ {
 		if ctx.Err() != nil {
 			return res
 		}
@@ -354,6 +361,18 @@ func (r *runner) scenario(ctx context.Context, sc scenario) Result {
 		if ctx.Err() != nil {
 			return res
 		}
+		if !t.injected {
+			for _, n := range t.notes {
+				note("before a fault: " + n)
+			}
+			logf("  trial %d not run: %s", k+1, strings.Join(t.notes, "; "))
+			if t.broken {
+				c.close()
+				c = nil
+			}
+			continue
+		}
+		k++
 		res.Trials++
 		res.Addresses = append(res.Addresses, len(t.addrs))
 		if t.got.detect {
@@ -376,7 +395,7 @@ func (r *runner) scenario(ctx context.Context, sc scenario) Result {
 		for _, n := range t.notes {
 			note(n)
 		}
-		logf("  #%d %s", k+1, t.summary())
+		logf("  #%d %s", k, t.summary())
 		if t.broken {
 			c.close()
 			c = nil
@@ -432,6 +451,13 @@ func (r *runner) trial(ctx context.Context, c *cluster, sc scenario, k int) (t t
 		return t
 	} else if note != "" {
 		t.notes = append(t.notes, note)
+	}
+	if sc.phase > 0 {
+		select {
+		case <-ctx.Done():
+			return t
+		case <-time.After(rand.N(sc.phase)):
+		}
 	}
 	per, err := c.holdings()
 	if err != nil {
@@ -518,6 +544,7 @@ func (r *runner) trial(ctx context.Context, c *cluster, sc scenario, k int) (t t
 		}
 		t.notes = append(t.notes, fmt.Sprintf("%s (after %s; measuring on)", firstLine(err.Error()), ms(time.Since(t0))))
 	}
+	t.injected = true
 	wg.Wait()
 	arpw.Close()
 	if ctx.Err() != nil {

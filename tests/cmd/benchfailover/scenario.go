@@ -27,6 +27,11 @@ type scenario struct {
 	// effect anyway.
 	softInject bool
 	restore    func(c *cluster, victim int) error
+	// phase, when set, delays each fault by a random time in [0,
+	// phase), so faults found by the periodic monitor event
+	// (MonitorInterval, 15 s in both implementations) land at random
+	// points of its cycle instead of in step with the trials.
+	phase time.Duration
 	// postgres: every node runs PostgreSQL (started before ctdbd) and
 	// the repo's events.d/50.postgres checks it.
 	postgres bool
@@ -55,6 +60,9 @@ exit 0
 `
 
 const probeName = "50.probe"
+
+// monitorInterval is MonitorInterval's default in CTDB and ctdb-go.
+const monitorInterval = 15 * time.Second
 
 func probeFlag(c *cluster, i int) string {
 	return filepath.Join(c.b.ConfigDir(i), "probe-fail")
@@ -87,6 +95,7 @@ func ctdbCmd(c *cluster, i int, args ...string) error {
 var scenarios = []scenario{
 	{
 		name:  "public-cable",
+		phase: monitorInterval,
 		about: "the victim's public cable pulled (eth1 loses carrier), then plugged back",
 		inject: func(c *cluster, v int) error {
 			return c.b.PullPublic(v)
@@ -140,6 +149,7 @@ var scenarios = []scenario{
 	},
 	{
 		name:  "script-fail",
+		phase: monitorInterval,
 		about: "the victim's monitor script (50.probe) made to fail by a flag file, then the flag removed",
 		inject: func(c *cluster, v int) error {
 			return os.WriteFile(probeFlag(c, v), []byte("benchfailover\n"), 0o644)
@@ -153,6 +163,7 @@ var scenarios = []scenario{
 	},
 	{
 		name:     "postgres-stop",
+		phase:    monitorInterval,
 		about:    "PostgreSQL stopped on the victim (events.d/50.postgres fails its monitor), then started again",
 		postgres: true,
 		inject: func(c *cluster, v int) error {

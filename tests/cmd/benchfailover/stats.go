@@ -85,7 +85,9 @@ func fmtOptMS(v *float64) string {
 // printTable writes the results as an aligned table.
 func printTable(w io.Writer, title string, rs []Result) {
 	fmt.Fprintf(w, "\n%s\n", title)
-	fmt.Fprintln(w, "times in ms from the fault, min / median / max over trials; moved and ARP: the last of the victim's addresses")
+	fmt.Fprintln(w, "times in ms from the fault, min / median / max over trials; \"configured\" and \"ARP\": the last of the victim's addresses;")
+	fmt.Fprintln(w, "dup samples: checker samples with an address on two nodes or answered by two MACs; unserved max: the longest")
+	fmt.Fprintln(w, "any address had no holder or no ARP answer, from the fault until the cluster was healthy and balanced again")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "scenario\ttrials\tdetected\tconfigured on new node\tARP answered by new node\tdup samples\tunserved max")
 	for _, r := range rs {
