@@ -176,7 +176,12 @@ func (d *Daemon) PNN() int { return d.pnn }
 // Run runs the node until ctx ends, then shuts it down in CTDB's order:
 // hand the addresses over, run the shutdown event, leave the cluster.
 func (d *Daemon) Run(ctx context.Context) error {
-	defer d.store.Close()
+	defer func() {
+		if d.ev != nil {
+			d.ev.Flush() // event results still on their way to the store
+		}
+		d.store.Close()
+	}()
 	if c, ok := d.k.(io.Closer); ok {
 		defer c.Close()
 	}

@@ -34,4 +34,5 @@ type events interface {
 	Scripts() ([]control.Script, error)
 	Enable(name string) error
 	Disable(name string) error
+	Flush()
 }

@@ -82,9 +82,15 @@ type Runner struct {
 	monitor *monitorRun // the running monitor, nil if none
 	last    map[string]Result
 
-	// recordMu serialises recording so memory and Store agree on the last
-	// result when two runs of one event end together.
-	recordMu sync.Mutex
+	// Results reach the Store in the background: a takeover run ends
+	// hundreds of takeip/releaseip events at once, and a commit (two
+	// fsyncs) each, in line, would serialise them. Only the newest result
+	// of each event is kept, so a burst costs a few commits, not one per
+	// event. pending is what the writer has still to store; writing says
+	// a writer goroutine runs; stored is signalled when it stops.
+	pending map[string]Result
+	writing bool
+	stored  *sync.Cond
 }
 
 // monitorRun is a running monitor event that other events may cancel.
@@ -143,7 +149,7 @@ func New(cfg Config) (*Runner, error) {
 	// overrides ctdbd's own environment.
 	env := append(os.Environ(), cfg.Env...)
 	env = append(env, "CTDB_BASE="+base)
-	return &Runner{
+	r := &Runner{
 		dir:         dir,
 		base:        base,
 		env:         env,
@@ -154,7 +160,10 @@ func New(cfg Config) (*Runner, error) {
 		log:         cfg.Logger.With("component", "eventscript"),
 		timeout:     cfg.Timeout,
 		last:        make(map[string]Result),
-	}, nil
+		pending:     make(map[string]Result),
+	}
+	r.stored = sync.NewCond(&r.mu)
+	return r, nil
 }
 
 // SetTimeout changes the event timeout for runs started later (`ctdb
@@ -312,22 +321,52 @@ func checkEvent(event string, args []string) error {
 	return nil
 }
 
-// record keeps res as event's last result.
+// record keeps res as event's last result, in memory at once and in the
+// Store soon after (see Flush).
 func (r *Runner) record(res Result) {
-	r.recordMu.Lock()
-	defer r.recordMu.Unlock()
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.last[res.Event] = res
-	r.mu.Unlock()
 	if r.store == nil {
 		return
 	}
-	data, err := json.Marshal(res)
-	if err == nil {
-		err = r.store.PutEventResult(res.Event, data)
+	r.pending[res.Event] = res
+	if !r.writing {
+		r.writing = true
+		go r.writeResults()
 	}
-	if err != nil {
-		r.log.Warn("event result not stored", "event", res.Event, "err", err)
+}
+
+// writeResults stores pending results until none are left.
+func (r *Runner) writeResults() {
+	r.mu.Lock()
+	for len(r.pending) > 0 {
+		batch := r.pending
+		r.pending = make(map[string]Result)
+		r.mu.Unlock()
+		for event, res := range batch {
+			data, err := json.Marshal(res)
+			if err == nil {
+				err = r.store.PutEventResult(event, data)
+			}
+			if err != nil {
+				r.log.Warn("event result not stored", "event", event, "err", err)
+			}
+		}
+		r.mu.Lock()
+	}
+	r.writing = false
+	r.stored.Broadcast()
+	r.mu.Unlock()
+}
+
+// Flush waits until every result recorded so far is in the Store. Call it
+// before closing the Store.
+func (r *Runner) Flush() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for r.writing {
+		r.stored.Wait()
 	}
 }
 

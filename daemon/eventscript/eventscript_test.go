@@ -3,6 +3,7 @@ package eventscript
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -606,6 +607,7 @@ func TestStatusPersists(t *testing.T) {
 	if res.Status != StatusFailed || res.Summary() != 3 {
 		t.Fatalf("Run() = %v summary %d, want FAILED 3", res.Status, res.Summary())
 	}
+	r.Flush()
 	st.Close()
 
 	st, err = state.Open(dbPath)
@@ -763,5 +765,61 @@ func TestControl(t *testing.T) {
 				t.Errorf("Control() mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// gatedStore is a ResultStore whose writes wait for its gate to open.
+type gatedStore struct {
+	gate chan struct{}
+	mu   sync.Mutex
+	data map[string][]byte
+	puts int
+}
+
+func (s *gatedStore) PutEventResult(event string, data []byte) error {
+	<-s.gate
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.data[event] = data
+	s.puts++
+	return nil
+}
+
+func (s *gatedStore) EventResult(event string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data[event], nil
+}
+
+// TestStoreDoesNotHoldEvents: a slow Store does not hold events up (a
+// takeover run ends hundreds at once); Flush waits for the writes, and
+// the Store ends with the newest result of each event.
+func TestStoreDoesNotHoldEvents(t *testing.T) {
+	b := newBed(t)
+	b.sh("10.args", `echo "$@"`)
+	st := &gatedStore{gate: make(chan struct{}), data: map[string][]byte{}}
+	r := b.runner(Config{Store: st})
+	var last Result
+	for i := range 20 {
+		// Would block at the first write if results were stored in line.
+		last = r.Run(context.Background(), "takeip", "eth0", fmt.Sprintf("198.18.0.%d", i+1), "24")
+		if last.Status != StatusOK {
+			t.Fatalf("Run(takeip) #%d = %v", i, last.Status)
+		}
+	}
+	if got, ok := r.Status("takeip"); !ok || got.Args[1] != "198.18.0.20" {
+		t.Errorf("Status(takeip) before the store wrote = %v, %v; want the last run", got.Args, ok)
+	}
+	close(st.gate)
+	r.Flush()
+	var stored Result
+	if err := json.Unmarshal(st.data["takeip"], &stored); err != nil {
+		t.Fatalf("stored takeip result: %v", err)
+	}
+	if diff := cmp.Diff(last, stored, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("stored result is not the newest run (-want +got):\n%s", diff)
+	}
+	if st.puts >= 20 {
+		t.Errorf("%d writes for 20 runs of one event; want them coalesced", st.puts)
 	}
 }

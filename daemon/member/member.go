@@ -355,6 +355,10 @@ func (m *Member) memberlistConfig() *memberlist.Config {
 	c.GossipInterval = m.cfg.GossipInterval
 	c.PushPullInterval = m.cfg.PushPullInterval
 	c.TCPTimeout = tcpTimeout
+	// Messages are small and the network is a LAN: LZW on every one costs
+	// CPU when a takeover run sends hundreds (receivers still read
+	// compressed ones, so nodes with either setting talk).
+	c.EnableCompression = false
 	d := &delegate{m}
 	c.Delegate = d
 	c.Events = d

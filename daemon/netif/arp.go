@@ -37,16 +37,25 @@ type arpLink struct {
 }
 
 func (l *Linux) arpLink(iface string) (arpLink, error) {
-	lk, err := l.link(iface)
+	index, err := l.ifIndex(iface)
 	if err != nil {
 		return arpLink{}, err
 	}
-	a := lk.Attrs()
-	noARP := a.RawFlags&(unix.IFF_NOARP|unix.IFF_LOOPBACK) != 0
-	if !noARP && len(a.HardwareAddr) != 6 {
-		return arpLink{}, fmt.Errorf("%s (%s, %d-byte address): %w", iface, lk.Type(), len(a.HardwareAddr), ErrUnsupportedLink)
+	flags, err := l.ifFlags(iface)
+	if err != nil {
+		return arpLink{}, err
 	}
-	return arpLink{index: a.Index, mac: a.HardwareAddr, noARP: noARP}, nil
+	if flags&(unix.IFF_NOARP|unix.IFF_LOOPBACK) != 0 {
+		return arpLink{index: index, noARP: true}, nil
+	}
+	hwType, mac, err := l.ifHardware(iface)
+	if err != nil {
+		return arpLink{}, err
+	}
+	if hwType != unix.ARPHRD_ETHER {
+		return arpLink{}, fmt.Errorf("%s (hardware type %d): %w", iface, hwType, ErrUnsupportedLink)
+	}
+	return arpLink{index: index, mac: mac, noARP: false}, nil
 }
 
 // family returns the EtherType that resolves ip.

@@ -538,3 +538,31 @@ func TestWatchLinksResyncsAfterOverflow(t *testing.T) {
 		t.Errorf("after the resync, peer up: %+v, want %+v", ev, want)
 	}
 }
+
+// TestArpLinkLookups: the ioctl lookups behind Probe and Announce see the
+// namespace of New (not the caller's) and agree with netlink.
+func TestArpLinkLookups(t *testing.T) {
+	bd := newBed(t)
+	want := bd.a.link(t, ifA).Attrs()
+	got, err := bd.l.arpLink(ifA)
+	if err != nil {
+		t.Fatalf("arpLink(%s): %v", ifA, err)
+	}
+	if got.index != want.Index || !bytes.Equal(got.mac, want.HardwareAddr) || got.noARP {
+		t.Errorf("arpLink(%s) = %+v, want index %d mac %s, ARP on", ifA, got, want.Index, want.HardwareAddr)
+	}
+	lo, err := bd.l.arpLink("lo")
+	if err != nil || !lo.noARP || lo.index != bd.a.link(t, "lo").Attrs().Index {
+		t.Errorf("arpLink(lo) = %+v, %v; want lo's index, no ARP", lo, err)
+	}
+	if _, err := bd.l.arpLink("nif-none"); !errors.Is(err, ErrNoLink) {
+		t.Errorf("arpLink(nif-none) = %v, want ErrNoLink", err)
+	}
+	// A NOARP Ethernet link needs no ARP either.
+	if err := bd.a.nl.LinkSetARPOff(bd.a.link(t, ifA)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := bd.l.arpLink(ifA); err != nil || !got.noARP {
+		t.Errorf("arpLink(%s) with NOARP = %+v, %v; want no ARP", ifA, got, err)
+	}
+}

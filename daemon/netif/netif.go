@@ -95,6 +95,9 @@ type Linux struct {
 	ns  netns.NsHandle   // the namespace New ran in; every socket is opened there
 	nl  *netlink.Handle  // route netlink socket, opened in ns
 	eth *ethtool.Ethtool // ioctl socket for ETHTOOL_GLINK, opened in ns
+	// ioctlFD is a datagram socket opened in ns for the interface lookups
+	// of ifreq.go.
+	ioctlFD int
 
 	closed    atomic.Bool // set by Close (under mu); read without mu on every call
 	closeOnce sync.Once
@@ -152,7 +155,14 @@ func New(cfg Config) (*Linux, error) {
 		ns.Close()
 		return nil, fmt.Errorf("opening ethtool socket: %w", err)
 	}
-	l.ns, l.nl, l.eth = ns, h, e
+	fd, err := openIoctlSocket()
+	if err != nil {
+		e.Close()
+		h.Close()
+		ns.Close()
+		return nil, err
+	}
+	l.ns, l.nl, l.eth, l.ioctlFD = ns, h, e, fd
 	return l, nil
 }
 
@@ -171,6 +181,7 @@ func (l *Linux) Close() error {
 		}
 		l.wg.Wait()
 		l.eth.Close()
+		unix.Close(l.ioctlFD)
 		l.nl.Close()
 		l.ns.Close()
 	})
@@ -293,11 +304,11 @@ func (l *Linux) AddAddr(iface string, p netip.Prefix, lifetime time.Duration) er
 	if err != nil {
 		return fmt.Errorf("adding %s to %s: %w", p, iface, err)
 	}
-	lk, err := l.link(iface)
+	idx, err := l.ifIndex(iface)
 	if err != nil {
 		return fmt.Errorf("adding %s to %s: %w", p, iface, err)
 	}
-	a := &netlink.Addr{IPNet: ipNet(p), ValidLft: int(secs), PreferedLft: int(secs)}
+	a := &netlink.Addr{IPNet: ipNet(p), LinkIndex: idx, ValidLft: int(secs), PreferedLft: int(secs)}
 	if p.Addr().Is4() {
 		if p.Bits() < 31 {
 			a.Broadcast = broadcast(p)
@@ -305,7 +316,7 @@ func (l *Linux) AddAddr(iface string, p netip.Prefix, lifetime time.Duration) er
 	} else {
 		a.Flags = unix.IFA_F_NODAD
 	}
-	if err := l.nl.AddrReplace(lk, a); err != nil {
+	if err := l.nl.AddrReplace(nil, a); err != nil {
 		return fmt.Errorf("adding %s to %s: %w", p, iface, err)
 	}
 	return nil
@@ -329,11 +340,11 @@ func (l *Linux) DelAddr(iface string, p netip.Prefix) error {
 	if err := checkPrefix(p); err != nil {
 		return fmt.Errorf("deleting %s from %s: %w", p, iface, err)
 	}
-	lk, err := l.link(iface)
+	idx, err := l.ifIndex(iface)
 	if err != nil {
 		return fmt.Errorf("deleting %s from %s: %w", p, iface, err)
 	}
-	if err := l.nl.AddrDel(lk, &netlink.Addr{IPNet: ipNet(p)}); err != nil {
+	if err := l.nl.AddrDel(nil, &netlink.Addr{IPNet: ipNet(p), LinkIndex: idx}); err != nil {
 		if errors.Is(err, unix.EADDRNOTAVAIL) {
 			return nil
 		}
