@@ -30,7 +30,7 @@ type arpReply struct {
 }
 
 // arpConn is a raw ARP socket on the client's eth0. A reader goroutine
-// puts every reply addressed to the client on Replies; only one consumer
+// puts every reply to its own sender address (self) on Replies; only one consumer
 // may read them. The client's own requests are not seen (the socket
 // ignores outgoing frames), nor gratuitous ARPs (their target is not the
 // client). Replies carry the kernel's receive time (SO_TIMESTAMPNS), so a
@@ -46,10 +46,25 @@ type arpConn struct {
 	done    chan struct{}
 	once    sync.Once
 	closing atomic.Bool
+	release func() // gives self back to the bed
 }
 
-// dialARP opens an arpConn inside the client's namespace.
+// dialARP opens an arpConn inside the client's namespace, asking with a
+// sender address no other open arpConn uses (see ClientARPAddrs).
 func (b *Bed) dialARP() (*arpConn, error) {
+	b.mu.Lock()
+	if len(b.arpFree) == 0 {
+		b.mu.Unlock()
+		return nil, fmt.Errorf("bed: more than %d ARP sockets open at once", len(arpSenders()))
+	}
+	self := b.arpFree[0]
+	b.arpFree = b.arpFree[1:]
+	b.mu.Unlock()
+	release := func() {
+		b.mu.Lock()
+		b.arpFree = append(b.arpFree, self)
+		b.mu.Unlock()
+	}
 	var p *packet.Conn
 	var hw net.HardwareAddr
 	var rc syscall.RawConn
@@ -70,10 +85,11 @@ func (b *Bed) dialARP() (*arpConn, error) {
 		return nil
 	})
 	if err != nil {
+		release()
 		return nil, fmt.Errorf("bed: opening an ARP socket in the client: %w", err)
 	}
-	a := &arpConn{p: p, hw: hw, frames: map[netip.Addr][]byte{}, rc: rc, self: ClientAddr.Addr(),
-		Replies: make(chan arpReply, 8192), done: make(chan struct{})}
+	a := &arpConn{p: p, hw: hw, frames: map[netip.Addr][]byte{}, rc: rc, self: self,
+		Replies: make(chan arpReply, 8192), done: make(chan struct{}), release: release}
 	go a.read()
 	return a, nil
 }
@@ -199,6 +215,7 @@ func (a *arpConn) Close() {
 		a.closing.Store(true)
 		a.p.Close()
 		<-a.done
+		a.release()
 	})
 }
 

@@ -31,7 +31,33 @@ var (
 	PublicNet = netip.MustParsePrefix("198.18.1.0/24")
 	// ClientAddr is the client's address on PublicNet.
 	ClientAddr = netip.MustParsePrefix("198.18.1.200/24")
+	// ClientARPAddrs (198.18.1.240-254) are the client's further
+	// addresses on PublicNet: each ARP socket of the bed (the checker,
+	// WatchARP, ARP, ARPAll) asks with one of its own, so that it reads
+	// the answers to its own requests only. (An answer goes to the
+	// request's sender address; every socket on the client sees it.)
+	ClientARPAddrs = netip.MustParsePrefix("198.18.1.240/28")
 )
+
+// IsClientAddr reports whether a is one of the client's addresses.
+func IsClientAddr(a netip.Addr) bool {
+	return a == ClientAddr.Addr() || clientARPAddr(a)
+}
+
+func clientARPAddr(a netip.Addr) bool {
+	return ClientARPAddrs.Contains(a) && a.As4()[3] != 255
+}
+
+// arpSenders lists ClientARPAddrs but PublicNet's broadcast address.
+func arpSenders() []netip.Addr {
+	var out []netip.Addr
+	for a := ClientARPAddrs.Addr(); ClientARPAddrs.Contains(a); a = a.Next() {
+		if clientARPAddr(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
 
 // Interface names inside the node namespaces.
 const (
@@ -118,6 +144,7 @@ type Bed struct {
 	procs     []*Proc // every process started, for Close
 	daemons   []*Proc // per node: the current ctdbd, nil if never started
 	checkers  []*Checker
+	arpFree   []netip.Addr   // ClientARPAddrs no ARP socket uses
 	closers   []func() error // Close runs them first, newest first (ghosts, PostgreSQL)
 	partition bool           // group bridges exist
 	closed    bool
@@ -148,6 +175,7 @@ func New(cfg Config) (*Bed, error) {
 		nsh:     map[string]netns.NsHandle{},
 		nl:      map[string]*netlink.Handle{},
 		daemons: make([]*Proc, cfg.Nodes),
+		arpFree: arpSenders(),
 	}
 	b.sw = b.id + "-sw"
 	b.cl = b.id + "-cl"
@@ -201,8 +229,8 @@ func (c *Config) fill() error {
 			return fmt.Errorf("bed: public address %s: want IPv4 inside %s", p, TestNet)
 		case p.Overlaps(PrivateNet):
 			return fmt.Errorf("bed: public address %s overlaps the private network %s", p, PrivateNet)
-		case a == ClientAddr.Addr():
-			return fmt.Errorf("bed: public address %s is the client's address", p)
+		case a == ClientAddr.Addr() || ClientARPAddrs.Contains(a):
+			return fmt.Errorf("bed: public address %s is one of the client's addresses (%s, %s)", p, ClientAddr.Addr(), ClientARPAddrs)
 		case seen[a]:
 			return fmt.Errorf("bed: public address %s listed twice", p)
 		}
@@ -309,6 +337,9 @@ func (b *Bed) build() error {
 		"link set lo up",
 		fmt.Sprintf("addr add %s dev eth0", ClientAddr),
 		"link set eth0 up",
+	}
+	for _, a := range arpSenders() {
+		cl = append(cl, fmt.Sprintf("addr add %s dev eth0", netip.PrefixFrom(a, ClientAddr.Bits())))
 	}
 	// The client ARPs only for addresses it sees on-link.
 	routed := map[netip.Prefix]bool{ClientAddr.Masked(): true}

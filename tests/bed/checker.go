@@ -117,7 +117,7 @@ func (c *Checker) run() {
 // 1 saw an address on two nodes, then one ARP request per address and
 // every answer within the window.
 func (c *Checker) sample() (sample, error) {
-	s := sample{At: time.Now(), Nodes: len(c.handles), ARP: map[netip.Addr][]arpReply{}}
+	s := sample{At: time.Now(), Nodes: len(c.handles), ARP: map[netip.Addr][]arpReply{}, Asked: map[netip.Addr]time.Time{}}
 	want := map[netip.Addr]bool{}
 	for _, ip := range c.ips {
 		want[ip] = true
@@ -159,6 +159,7 @@ func (c *Checker) sample() (sample, error) {
 		if err := c.arp.Request(ip); err != nil {
 			return s, err
 		}
+		s.Asked[ip] = time.Now()
 	}
 	// The window runs from the last request: 900 of them take a while.
 	end := time.Now().Add(c.window)

@@ -32,6 +32,8 @@ type sample struct {
 	// ARP holds, per public address, the replies to this round's
 	// request that arrived within the window.
 	ARP map[netip.Addr][]arpReply
+	// Asked is when each address's request was sent.
+	Asked map[netip.Addr]time.Time
 }
 
 // verdict is what a sample says about one public address.
@@ -123,6 +125,12 @@ type Duplicate struct {
 	Kind string   // DupAddress or DupARP
 	Node []int    // the nodes involved (DupARP: the MACs' nodes, -1 for a stranger)
 	MACs []string // DupARP: the MACs that answered
+	// DupARP: when the client sent its request, and when each MAC's
+	// first answer arrived (same order as MACs), kernel receive times:
+	// to tell one request answered on both sides of a move from two
+	// holders at once.
+	Asked    time.Time
+	Answered []time.Time
 }
 
 // Kinds of Duplicate.
@@ -135,6 +143,12 @@ func (d Duplicate) String() string {
 	s := fmt.Sprintf("%s %s: %s %v", d.At.Format("15:04:05.000"), d.IP, d.Kind, d.Node)
 	if len(d.MACs) > 0 {
 		s += " " + strings.Join(d.MACs, ",")
+	}
+	if !d.Asked.IsZero() {
+		s += " asked " + d.Asked.Format("15:04:05.000000") + ", answered"
+		for _, t := range d.Answered {
+			s += " +" + t.Sub(d.Asked).Round(time.Microsecond).String()
+		}
 	}
 	return s
 }
@@ -343,7 +357,7 @@ func (r *recorder) add(s sample) {
 		}
 		if v.ARPDupMAC {
 			arpDup = true
-			r.example(r.arpDuplicate(s.At, ip, v.MACs))
+			r.example(r.arpDuplicate(s, ip, v.MACs))
 		}
 		r.span(s.At, ip, v)
 		r.event(s.At, ip, v)
@@ -363,15 +377,22 @@ func (r *recorder) add(s sample) {
 }
 
 // arpDuplicate names the MACs' nodes, both sorted by node.
-func (r *recorder) arpDuplicate(at time.Time, ip netip.Addr, macs []string) Duplicate {
+func (r *recorder) arpDuplicate(s sample, ip netip.Addr, macs []string) Duplicate {
 	type answer struct {
 		node int
 		mac  string
+		at   time.Time
 	}
 	var as []answer
 	for _, m := range macs {
 		hw, _ := net.ParseMAC(m)
-		as = append(as, answer{r.nodeOf(hw), m})
+		a := answer{node: r.nodeOf(hw), mac: m}
+		for _, rep := range s.ARP[ip] {
+			if rep.MAC.String() == m && (a.at.IsZero() || rep.At.Before(a.at)) {
+				a.at = rep.At
+			}
+		}
+		as = append(as, a)
 	}
 	sort.Slice(as, func(i, j int) bool {
 		if as[i].node != as[j].node {
@@ -379,10 +400,11 @@ func (r *recorder) arpDuplicate(at time.Time, ip netip.Addr, macs []string) Dupl
 		}
 		return as[i].mac < as[j].mac
 	})
-	d := Duplicate{At: at, IP: ip, Kind: DupARP}
+	d := Duplicate{At: s.At, IP: ip, Kind: DupARP, Asked: s.Asked[ip]}
 	for _, a := range as {
 		d.Node = append(d.Node, a.node)
 		d.MACs = append(d.MACs, a.mac)
+		d.Answered = append(d.Answered, a.at)
 	}
 	return d
 }

@@ -107,7 +107,8 @@ func at(n int) time.Time { return t0.Add(time.Duration(n) * 50 * time.Millisecon
 // smp is a sample at(n): holders of ip1 and the MACs (node numbers) that
 // answered for it; ip2 is always on node 0 and answered.
 func smp(n int, holders []int, answered ...int) sample {
-	s := sample{At: at(n), Nodes: 3, ARP: map[netip.Addr][]arpReply{}}
+	s := sample{At: at(n), Nodes: 3, ARP: map[netip.Addr][]arpReply{},
+		Asked: map[netip.Addr]time.Time{ip1: at(n), ip2: at(n)}}
 	pass := func() {
 		for i := range 3 {
 			r := nodeRead{Node: i, Addrs: map[netip.Addr]bool{}}
@@ -126,8 +127,8 @@ func smp(n int, holders []int, answered ...int) sample {
 	if len(holders) > 1 {
 		pass()
 	}
-	for _, a := range answered {
-		s.ARP[ip1] = append(s.ARP[ip1], arpReply{At: at(n).Add(time.Millisecond), IP: ip1, MAC: mac(a)})
+	for i, a := range answered {
+		s.ARP[ip1] = append(s.ARP[ip1], arpReply{At: at(n).Add(time.Duration(i+1) * time.Millisecond), IP: ip1, MAC: mac(a)})
 	}
 	s.ARP[ip2] = []arpReply{{At: at(n).Add(time.Millisecond), IP: ip2, MAC: mac(0)}}
 	return s
@@ -154,7 +155,8 @@ func TestRecorder(t *testing.T) {
 		DuplicateSamples: 1, AddrDuplicates: 1, ARPDuplicates: 1,
 		Examples: []Duplicate{
 			{At: at(3), IP: ip1, Kind: DupAddress, Node: []int{1, 2}},
-			{At: at(3), IP: ip1, Kind: DupARP, Node: []int{1, 2}, MACs: []string{mac(1).String(), mac(2).String()}},
+			{At: at(3), IP: ip1, Kind: DupARP, Node: []int{1, 2}, MACs: []string{mac(1).String(), mac(2).String()},
+				Asked: at(3), Answered: []time.Time{at(3).Add(time.Millisecond), at(3).Add(2 * time.Millisecond)}},
 		},
 		Unserved: map[netip.Addr][]Span{ip1: {
 			{IP: ip1, Start: at(0), End: at(1), Why: "no holder, no ARP answer"},
