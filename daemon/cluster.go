@@ -255,11 +255,16 @@ func (d *Daemon) reportLoop(ctx context.Context) {
 				d.mu.Unlock()
 			}
 			// During a takeover run every address taken or released is a
-			// change; one report per reportGap carries them all.
+			// change; one report per reportGap carries them all. A change
+			// of flags or health does not wait.
+			gap := time.NewTimer(reportGap)
 			select {
 			case <-ctx.Done():
+				gap.Stop()
 				return
-			case <-time.After(reportGap):
+			case <-gap.C:
+			case <-d.urgent:
+				gap.Stop()
 			}
 		}
 	}

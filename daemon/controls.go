@@ -229,7 +229,7 @@ func (d *Daemon) setAdmin(ctx context.Context, bit nodeflag.Flags, set bool, wor
 		return fail(1, "persisting flags: %v", err)
 	}
 	d.log.Info("admin flags changed", "flags", flags.String())
-	d.noteChange()
+	d.noteUrgent()
 	if set && bit&(nodeflag.Stopped|nodeflag.Banned) != 0 {
 		// An inactive node drops its addresses itself, leader or not.
 		d.dropAll(ctx, word)

@@ -57,6 +57,7 @@ type Daemon struct {
 	started time.Time
 	boot    int64
 	changed chan struct{} // node state changed: tell the leader
+	urgent  chan struct{} // flags or health changed: tell the leader now
 	stats   counters
 	kmu     [64]sync.Mutex // per-address kernel locks, see addrLock
 	dirty   chan struct{}  // held addresses changed: persist them
@@ -126,6 +127,7 @@ func New(cfg Config) (*Daemon, error) {
 		started:      time.Now(),
 		boot:         time.Now().UnixNano(),
 		changed:      make(chan struct{}, 1),
+		urgent:       make(chan struct{}, 1),
 		shutdownReq:  make(chan struct{}, 1),
 		dirty:        make(chan struct{}, 1),
 		runstate:     recoverd.RunStateInit,
@@ -285,6 +287,16 @@ func (d *Daemon) noteChange() {
 	case d.changed <- struct{}{}:
 	default:
 	}
+}
+
+// noteUrgent is noteChange for a change of flags or health, which the
+// leader hears of at once, without waiting out the gap between reports.
+func (d *Daemon) noteUrgent() {
+	select {
+	case d.urgent <- struct{}{}:
+	default:
+	}
+	d.noteChange()
 }
 
 // flags is this node's own flag word.

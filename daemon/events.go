@@ -115,7 +115,7 @@ func (d *Daemon) setHealthy(h bool) {
 	} else {
 		d.log.Warn("monitor event failed - node unhealthy")
 	}
-	d.noteChange()
+	d.noteUrgent()
 }
 
 // watchLinks follows carrier changes of public interfaces: the interface's

@@ -347,9 +347,10 @@ func (r *Recoverd) maybeRun(ctx context.Context) {
 		// A burst of reports (hundreds of addresses moving) asks for a
 		// run each: one run per minRunGap serves them all.
 		r.runAt = r.lastStart.Add(minRunGap)
+		wait := r.runAt.Sub(now)
 		r.mu.Unlock()
 		go func() {
-			time.Sleep(minRunGap)
+			time.Sleep(wait)
 			select {
 			case r.kick <- struct{}{}:
 			default:

@@ -151,6 +151,19 @@ func TestBedTopology(t *testing.T) {
 	b := newBed(t, bed.Config{Nodes: 3})
 	assertRootClean(t, "after New")
 
+	// The switch bridges frames without netfilter (where br_netfilter
+	// is loaded at all); the root namespace keeps its setting.
+	const nf = "/proc/sys/net/bridge/bridge-nf-call-arptables"
+	if root, err := os.ReadFile(nf); err == nil {
+		out, err := b.Exec(b.SwitchNS(), "cat", nf)
+		if err != nil || strings.TrimSpace(out.Stdout) != "0" {
+			t.Errorf("switch %s = %q, %v; want 0", nf, out.Stdout, err)
+		}
+		if again, _ := os.ReadFile(nf); string(again) != string(root) {
+			t.Errorf("root namespace %s changed from %q to %q", nf, root, again)
+		}
+	}
+
 	for _, ns := range b.Namespaces() {
 		if !strings.HasPrefix(ns, fmt.Sprintf("%s%d-", bed.DefaultPrefix, os.Getpid())) {
 			t.Errorf("namespace %s: want prefix %s<pid>-", ns, bed.DefaultPrefix)

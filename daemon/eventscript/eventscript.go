@@ -337,6 +337,11 @@ func (r *Runner) record(res Result) {
 	}
 }
 
+// resultStoreGap is the least time between two writes of results to the
+// Store: results coming faster are coalesced, the newest of each event
+// kept.
+const resultStoreGap = 100 * time.Millisecond
+
 // writeResults stores pending results until none are left.
 func (r *Runner) writeResults() {
 	r.mu.Lock()
@@ -353,6 +358,7 @@ func (r *Runner) writeResults() {
 				r.log.Warn("event result not stored", "event", event, "err", err)
 			}
 		}
+		time.Sleep(resultStoreGap)
 		r.mu.Lock()
 	}
 	r.writing = false
@@ -360,8 +366,8 @@ func (r *Runner) writeResults() {
 	r.mu.Unlock()
 }
 
-// Flush waits until every result recorded so far is in the Store. Call it
-// before closing the Store.
+// Flush waits until every result recorded so far is in the Store (up to
+// resultStoreGap after the last write). Call it before closing the Store.
 func (r *Runner) Flush() {
 	r.mu.Lock()
 	defer r.mu.Unlock()

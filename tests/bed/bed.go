@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -287,6 +288,22 @@ func findRepo() (string, error) {
 	}
 }
 
+// switchOffBridgeNetfilter stops the calling thread's namespace (the
+// switch) from passing bridged frames through iptables, ip6tables and
+// arptables, as a switch would not: with br_netfilter loaded (the
+// sysctls are per namespace and default to 1) every frame of the
+// checker's ARP flood went through the hooks. Without br_netfilter there
+// is nothing to do.
+func switchOffBridgeNetfilter() error {
+	for _, f := range []string{"bridge-nf-call-iptables", "bridge-nf-call-ip6tables", "bridge-nf-call-arptables"} {
+		err := os.WriteFile("/proc/sys/net/bridge/"+f, []byte("0\n"), 0o644)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("setting net.bridge.%s: %w", f, err)
+		}
+	}
+	return nil
+}
+
 // build creates the namespaces, bridges and veths and writes the nodes'
 // files.
 func (b *Bed) build() error {
@@ -365,6 +382,9 @@ func (b *Bed) build() error {
 			return fmt.Errorf("bed: netlink in namespace %s: %w", ns, err)
 		}
 		b.nl[ns] = nh
+	}
+	if err := inNS(b.nsh[b.sw], switchOffBridgeNetfilter); err != nil {
+		return fmt.Errorf("bed: the switch: %w", err)
 	}
 	for i, ns := range b.nodes {
 		l, err := b.nl[ns].LinkByName(PublicIface)
