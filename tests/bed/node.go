@@ -25,9 +25,16 @@ func (b *Bed) daemonArgv(np NodePaths) (argv, env []string) {
 	if b.debianMode() { // Debian's ctdb: see ctdb.go
 		return b.debianDaemonArgv(np)
 	}
+	env = []string{"CTDB_BASE=" + np.Config, "CTDB_SOCKET=" + np.Socket}
+	if os.Getenv("CTDB_HELPER_BINDIR") == "" {
+		// The scripts look for CTDB's helpers (ctdb_killtcp) here: an
+		// empty directory of the bed's, so that a ctdb package installed
+		// on the host does not change what the tests run. Set
+		// CTDB_HELPER_BINDIR to run with the host's.
+		env = append(env, "CTDB_HELPER_BINDIR="+filepath.Join(b.root, "libexec"))
+	}
 	return []string{filepath.Join(b.cfg.Bin, "ctdbd"),
-			"--config-dir", np.Config, "--run-dir", np.Run, "--state-dir", np.State},
-		[]string{"CTDB_BASE=" + np.Config, "CTDB_SOCKET=" + np.Socket}
+		"--config-dir", np.Config, "--run-dir", np.Run, "--state-dir", np.State}, env
 }
 
 // ctdbArgv is how the ctdb CLI is run against node paths np.
