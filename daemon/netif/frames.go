@@ -247,12 +247,8 @@ var naFilter = mustAssemble([]bpf.Instruction{
 })
 
 // dropAll keeps a socket from queueing any received frame while no probe
-// waits; acceptAll passes every frame (the ARP socket's bind already picks
-// ARP only).
-var (
-	dropAll   = mustAssemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
-	acceptAll = mustAssemble([]bpf.Instruction{bpf.RetConstant{Val: 0xffff}})
-)
+// waits.
+var dropAll = mustAssemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
 
 func mustAssemble(prog []bpf.Instruction) []bpf.RawInstruction {
 	raw, err := bpf.Assemble(prog)
