@@ -85,6 +85,7 @@
 // are alone.
 //
 // Status. The last completed run of each event (not a cancelled one) is
-// kept, in the Store when there is one, and returned by Status: what
-// `ctdb event status EVENT` shows.
+// kept, in memory at once and in the Store (when there is one) by a
+// background writer at most every 100 ms, and returned by Status: what
+// `ctdb event status EVENT` shows. Flush waits for the writer.
 package eventscript
