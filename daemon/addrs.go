@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ctdb-go/ctdb-go/daemon/eventscript"
 	"github.com/ctdb-go/ctdb-go/daemon/nodeflag"
 	"github.com/ctdb-go/ctdb-go/daemon/state"
 	"github.com/ctdb-go/ctdb-go/recoverd"
@@ -176,7 +177,7 @@ func (d *Daemon) refresh(ctx context.Context) {
 		d.noteChange()
 		go func() {
 			for _, t := range drop {
-				d.ev.Run(ctx, "releaseip", t.h.iface, t.addr.String(), strconv.Itoa(t.h.prefix.Bits()))
+				d.ev.Run(d.connectionsEnv(ctx, t.addr), "releaseip", t.h.iface, t.addr.String(), strconv.Itoa(t.h.prefix.Bits()))
 			}
 		}()
 	}
@@ -444,7 +445,7 @@ func (d *Daemon) release(ctx context.Context, a netip.Addr, newHolder int) error
 	if !ok {
 		return nil // redundant release
 	}
-	r := d.ev.Run(ctx, "releaseip", hv.iface, a.String(), strconv.Itoa(hv.prefix.Bits()))
+	r := d.ev.Run(d.connectionsEnv(ctx, a), "releaseip", hv.iface, a.String(), strconv.Itoa(hv.prefix.Bits()))
 	err := d.kernelDel(a, hv.iface, hv.prefix)
 	d.mu.Lock()
 	delete(d.releasing, a)
@@ -460,6 +461,20 @@ func (d *Daemon) release(ctx context.Context, a netip.Addr, newHolder int) error
 		return fault(fmt.Errorf("releaseip event failed (address removed): %s", describe(r)))
 	}
 	return nil
+}
+
+// connectionsEnv tells releaseip how many established TCP connections a
+// has, as CTDB_TCP_CONNECTIONS="IP N" (see events.d/README.md), so that
+// its scripts need not start ss to find none. Counted just before the
+// event: a connection made after that is found by a script that lists
+// them anyway, as before.
+func (d *Daemon) connectionsEnv(ctx context.Context, a netip.Addr) context.Context {
+	n, err := d.k.TCPConnections(a)
+	if err != nil {
+		d.log.Debug("counting TCP connections", "ip", a, "err", err)
+		return ctx
+	}
+	return eventscript.WithEnv(ctx, fmt.Sprintf("CTDB_TCP_CONNECTIONS=%s %d", a, n))
 }
 
 // dropAll releases every address this node holds, without waiting for a
@@ -523,7 +538,7 @@ func (d *Daemon) dropStale(stale map[netip.Addr]*heldAddr) {
 	d.noteChange()
 	go func() {
 		for a, h := range stale {
-			d.ev.Run(context.Background(), "releaseip", h.iface, a.String(), strconv.Itoa(h.prefix.Bits()))
+			d.ev.Run(d.connectionsEnv(context.Background(), a), "releaseip", h.iface, a.String(), strconv.Itoa(h.prefix.Bits()))
 		}
 	}()
 }

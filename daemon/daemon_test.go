@@ -237,3 +237,30 @@ func TestRefreshNeverRevivesReleased(t *testing.T) {
 		t.Error("a refresh after the release put 198.18.1.1 back on eth1")
 	}
 }
+
+// TestReleaseIPGetsConnectionCount: releaseip is told how many
+// established TCP connections ctdbd counted on the address.
+func TestReleaseIPGetsConnectionCount(t *testing.T) {
+	_, k, fail, _, _ := oneNode(t)
+	want := []string{"198.18.1.1/24", "198.18.1.2/24"}
+	eventually(t, "both addresses on eth1", func() bool { return slices.Equal(held(k), want) })
+	dir := filepath.Dir(fail)
+	log := filepath.Join(dir, "releases")
+	script := "#!/bin/sh\n[ \"$1\" = releaseip ] && echo \"$3: ${CTDB_TCP_CONNECTIONS:-unset}\" >>" + log + "\nexit 0\n"
+	if err := os.WriteFile(filepath.Join(dir, "etc", "events.d", "50.check"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	k.SetTCPConnections(netip.MustParseAddr("198.18.1.1"), 3)
+	k.SetLinkUp("eth1", false)
+	eventually(t, "addresses released on link loss", func() bool { return len(held(k)) == 0 })
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(strings.TrimSpace(string(b)), "\n")
+	slices.Sort(got)
+	wantLines := []string{"198.18.1.1: 198.18.1.1 3", "198.18.1.2: 198.18.1.2 0"}
+	if !slices.Equal(got, wantLines) {
+		t.Errorf("releaseip saw %q, want %q", got, wantLines)
+	}
+}

@@ -1849,3 +1849,47 @@ func TestFenceIPMIShippedDisabled(t *testing.T) {
 		t.Errorf("90.fence-ipmi has mode %v: ship it disabled (0644)", fi.Mode())
 	}
 }
+
+// TestInterfaceReleaseIPCountedByCtdbd: ctdbd counts the address's
+// connections before releaseip (CTDB_TCP_CONNECTIONS="IP N"); with none,
+// nothing starts ss. The count names its address: another address's
+// "0" changes nothing.
+func TestInterfaceReleaseIPCountedByCtdbd(t *testing.T) {
+	const ip = "198.18.1.3"
+	tests := []struct {
+		name      string
+		count     string
+		killable  int
+		wantOut   string
+		wantCalls int // ss calls
+	}{
+		{name: "none counted", count: ip + " 0", wantCalls: 0},
+		{name: "two counted", count: ip + " 2", killable: 2,
+			wantOut: "Killed 2/2 TCP connections to released IP " + ip + ", using ss -K\n", wantCalls: 3},
+		{name: "another address counted", count: "198.18.1.4 0", killable: 2,
+			wantOut: "Killed 2/2 TCP connections to released IP " + ip + ", using ss -K\n", wantCalls: 3},
+		{name: "not counted", killable: 0, wantCalls: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			n := standard(t)
+			n.write("etc/ctdb/script.options", "CTDB_KILLTCP_USE_SS_KILL=yes\n")
+			n.conns(ip, 445, tc.killable, 12300, false)
+			if tc.count != "" {
+				n.env["CTDB_TCP_CONNECTIONS"] = tc.count
+			}
+			out, rc := n.run("10.interface", "releaseip", "dev123", ip, "24")
+			check(t, out, rc, tc.wantOut, 0)
+			ss := 0
+			for _, c := range n.calls() {
+				if strings.HasPrefix(c, "ss ") {
+					ss++
+				}
+			}
+			if ss != tc.wantCalls {
+				t.Errorf("ss ran %d times, want %d (calls: %q)", ss, tc.wantCalls, n.calls())
+			}
+		})
+	}
+}

@@ -823,3 +823,26 @@ func TestStoreDoesNotHoldEvents(t *testing.T) {
 		t.Errorf("%d writes for 20 runs of one event; want them coalesced", st.puts)
 	}
 }
+
+// TestWithEnv: variables given with WithEnv reach that run's scripts, over
+// the Runner's own, and no other run's.
+func TestWithEnv(t *testing.T) {
+	b := newBed(t)
+	b.sh("10.env", `echo "X=${X:-unset} Y=${Y:-unset}"`)
+	r := b.runner(Config{Env: []string{"X=runner"}})
+	out := func(ctx context.Context) string {
+		t.Helper()
+		res := r.Run(ctx, "releaseip", "eth0", "198.18.0.1", "24")
+		if res.Status != StatusOK {
+			t.Fatalf("Run() = %v", res.Status)
+		}
+		return res.Scripts[0].Output
+	}
+	ctx := WithEnv(context.Background(), "Y=1")
+	if got, want := out(WithEnv(ctx, "X=run")), "X=run Y=1\n"; got != want {
+		t.Errorf("with WithEnv: output %q, want %q", got, want)
+	}
+	if got, want := out(context.Background()), "X=runner Y=unset\n"; got != want {
+		t.Errorf("without: output %q, want %q", got, want)
+	}
+}

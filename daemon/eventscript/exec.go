@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,6 +47,9 @@ func (r *Runner) runScript(ctx context.Context, s script, event string, args []s
 	}
 	cmd := exec.Command(s.path, append([]string{event}, args...)...)
 	cmd.Env = r.env
+	if extra := envFrom(ctx); len(extra) > 0 {
+		cmd.Env = append(slices.Clip(r.env), extra...)
+	}
 	cmd.Stdout, cmd.Stderr = pw, pw // one pipe: lines stay in order
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	err = cmd.Start()
@@ -150,6 +154,20 @@ func waitExited(pid int) {
 			return // exited, or not our child any more (ECHILD): nothing to wait for
 		}
 	}
+}
+
+type envKey struct{}
+
+// WithEnv returns a context under which Run gives the scripts of that
+// event these variables ("KEY=value") too, after (so over) the Runner's
+// own: what one run needs, such as releaseip's CTDB_TCP_CONNECTIONS.
+func WithEnv(ctx context.Context, env ...string) context.Context {
+	return context.WithValue(ctx, envKey{}, append(envFrom(ctx), env...))
+}
+
+func envFrom(ctx context.Context) []string {
+	env, _ := ctx.Value(envKey{}).([]string)
+	return slices.Clip(env)
 }
 
 // kill signals process group pgid; ESRCH (nobody left) is fine.

@@ -31,6 +31,7 @@ type Fake struct {
 	links    map[string]*fakeLink
 	nlinks   int // links ever added, for their MACs
 	answers  map[netip.Addr]net.HardwareAddr
+	conns    map[netip.Addr]int
 	bonds    map[string]BondStatus
 	errs     map[string]error
 	lines    []string
@@ -54,6 +55,7 @@ func NewFake() *Fake {
 	return &Fake{
 		links:    map[string]*fakeLink{},
 		answers:  map[netip.Addr]net.HardwareAddr{},
+		conns:    map[netip.Addr]int{},
 		bonds:    map[string]BondStatus{},
 		errs:     map[string]error{},
 		watchers: map[*fakeWatch]struct{}{},
@@ -149,6 +151,24 @@ func (f *Fake) SetProbeAnswer(ip netip.Addr, mac net.HardwareAddr) {
 		return
 	}
 	f.answers[ip] = slices.Clone(mac)
+}
+
+// SetTCPConnections sets what TCPConnections counts for ip.
+func (f *Fake) SetTCPConnections(ip netip.Addr, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.conns[ip] = n
+}
+
+// TCPConnections returns what SetTCPConnections set for ip (0 if
+// nothing), or the error set for "TCPConnections".
+func (f *Fake) TCPConnections(ip netip.Addr) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.errs["TCPConnections"]; err != nil {
+		return 0, err
+	}
+	return f.conns[ip], nil
 }
 
 // SetBond makes iface a bond in the state b (its Name is set to iface).

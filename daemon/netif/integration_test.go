@@ -566,3 +566,74 @@ func TestArpLinkLookups(t *testing.T) {
 		t.Errorf("arpLink(%s) with NOARP = %+v, %v; want no ARP", ifA, got, err)
 	}
 }
+
+// TestTCPConnections counts established connections by local address, as
+// ss does, IPv4 ones on dual-stack sockets included.
+func TestTCPConnections(t *testing.T) {
+	bd := newBed(t)
+	ip := pfx("198.18.0.1/24")
+	if err := bd.l.AddAddr(ifA, ip, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	count := func(a string) int {
+		t.Helper()
+		n, err := bd.l.TCPConnections(netip.MustParseAddr(a))
+		if err != nil {
+			t.Fatalf("TCPConnections(%s): %v", a, err)
+		}
+		return n
+	}
+	if n := count("198.18.0.1"); n != 0 {
+		t.Fatalf("TCPConnections before any connection = %d, want 0", n)
+	}
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	// Inside the namespace: a listener on IPv4 and one on [::] (which
+	// takes IPv4 clients on an AF_INET6 socket), a client to each. Both
+	// ends of each connection have 198.18.0.1 as their local address.
+	for _, network := range []string{"tcp4", "tcp"} {
+		if err := bd.a.do(func() error {
+			addr := "198.18.0.1:0"
+			if network == "tcp" {
+				addr = ":0" // dual-stack: AF_INET6, IPV6_V6ONLY off
+			}
+			ln, err := net.Listen(network, addr)
+			if err != nil {
+				return err
+			}
+			defer ln.Close()
+			port := ln.Addr().(*net.TCPAddr).Port
+			c, err := net.Dial("tcp4", fmt.Sprintf("198.18.0.1:%d", port))
+			if err != nil {
+				return err
+			}
+			conns = append(conns, c)
+			s, err := ln.Accept()
+			if err != nil {
+				return err
+			}
+			conns = append(conns, s)
+			return nil
+		}); err != nil {
+			t.Fatalf("%s connection: %v", network, err)
+		}
+	}
+	if n := count("198.18.0.1"); n != 4 {
+		t.Errorf("TCPConnections(198.18.0.1) = %d, want 4 (two connections, both ends local)", n)
+	}
+	if n := count("198.18.0.2"); n != 0 {
+		t.Errorf("TCPConnections(198.18.0.2) = %d, want 0", n)
+	}
+	if n := count("2001:2::1"); n != 0 {
+		t.Errorf("TCPConnections(2001:2::1) = %d, want 0", n)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	waitFor(t, "the connections to close", func() bool { return count("198.18.0.1") == 0 })
+}

@@ -98,6 +98,10 @@ type Linux struct {
 	// ioctlFD is a datagram socket opened in ns for the interface lookups
 	// of ifreq.go.
 	ioctlFD int
+	// diagFD is a NETLINK_SOCK_DIAG socket opened in ns for
+	// TCPConnections, which holds diagMu for a dump.
+	diagFD int
+	diagMu sync.Mutex
 
 	closed    atomic.Bool // set by Close (under mu); read without mu on every call
 	closeOnce sync.Once
@@ -162,7 +166,15 @@ func New(cfg Config) (*Linux, error) {
 		ns.Close()
 		return nil, err
 	}
-	l.ns, l.nl, l.eth, l.ioctlFD = ns, h, e, fd
+	dfd, err := openDiagSocket()
+	if err != nil {
+		unix.Close(fd)
+		e.Close()
+		h.Close()
+		ns.Close()
+		return nil, err
+	}
+	l.ns, l.nl, l.eth, l.ioctlFD, l.diagFD = ns, h, e, fd, dfd
 	return l, nil
 }
 
@@ -182,6 +194,10 @@ func (l *Linux) Close() error {
 		l.wg.Wait()
 		l.eth.Close()
 		unix.Close(l.ioctlFD)
+		l.diagMu.Lock()
+		unix.Close(l.diagFD)
+		l.diagFD = -1
+		l.diagMu.Unlock()
 		l.nl.Close()
 		l.ns.Close()
 	})
