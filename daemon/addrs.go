@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"net/netip"
@@ -202,9 +203,10 @@ func (d *Daemon) scanKernel() {
 	changed := false
 	d.mu.Lock()
 	for a, h := range d.held {
-		// A take may have registered the address after the listing began
-		// and before its AddAddr: only older entries can have vanished.
-		if _, ok := present[a]; !ok && h.added.Before(listed) {
+		// Only an address whose kernel add completed before the listing
+		// began can have vanished: a take registers it before AddAddr,
+		// and under load that add may come after the listing.
+		if _, ok := present[a]; !ok && !h.added.IsZero() && h.added.Before(listed) {
 			d.log.Warn("held address vanished from the kernel", "ip", a)
 			delete(d.held, a)
 			changed = true
@@ -313,7 +315,7 @@ func (d *Daemon) take(ctx context.Context, a netip.Addr) (err error) {
 		d.mu.Unlock()
 		return fmt.Errorf("node %d has no lease", d.pnn)
 	}
-	d.held[a] = &heldAddr{prefix: pa.Prefix, iface: iface, kernelExp: time.Now().Add(lft), added: time.Now()}
+	d.held[a] = &heldAddr{prefix: pa.Prefix, iface: iface, kernelExp: time.Now().Add(lft)}
 	delete(d.foreign, a)
 	d.owners[a] = d.pnn
 	d.mu.Unlock()
@@ -322,7 +324,11 @@ func (d *Daemon) take(ctx context.Context, a netip.Addr) (err error) {
 		delete(d.held, a)
 		d.mu.Unlock()
 		_ = d.kernelDel(a, iface, pa.Prefix)
-		return fault(fmt.Errorf("adding %s to %s: %w", pa.Prefix, iface, err))
+		err = fmt.Errorf("adding %s to %s: %w", pa.Prefix, iface, err)
+		if errors.Is(err, errReleasedWhileTaken) {
+			return err // not this node's fault
+		}
+		return fault(err)
 	}
 	d.persistHeld()
 	if err := d.k.Announce(iface, a); err != nil {
@@ -465,16 +471,37 @@ func (d *Daemon) release(ctx context.Context, a netip.Addr, newHolder int) error
 
 // connectionsEnv tells releaseip how many established TCP connections a
 // has, as CTDB_TCP_CONNECTIONS="IP N" (see events.d/README.md), so that
-// its scripts need not start ss to find none. Counted just before the
-// event: a connection made after that is found by a script that lists
-// them anyway, as before.
+// its scripts need not start ss to find none.
 func (d *Daemon) connectionsEnv(ctx context.Context, a netip.Addr) context.Context {
-	n, err := d.k.TCPConnections(a)
+	counts, err := d.tcpCounts()
 	if err != nil {
 		d.log.Debug("counting TCP connections", "ip", a, "err", err)
 		return ctx
 	}
-	return eventscript.WithEnv(ctx, fmt.Sprintf("CTDB_TCP_CONNECTIONS=%s %d", a, n))
+	return eventscript.WithEnv(ctx, fmt.Sprintf("CTDB_TCP_CONNECTIONS=%s %d", a, counts[a]))
+}
+
+// connCountAge is how long one count of the established TCP connections
+// serves further releases. A takeover run releases hundreds of addresses
+// within a second, and a count walks the kernel's whole TCP table, as ss
+// does: one per release would cost most of what it saves. A connection
+// made after the count goes unlisted, as one made after a script's own
+// listing always did; its client learns of the move from the new holder's
+// RST.
+const connCountAge = 100 * time.Millisecond
+
+func (d *Daemon) tcpCounts() (map[netip.Addr]int, error) {
+	d.conns.Lock()
+	defer d.conns.Unlock()
+	if d.conns.counts != nil && time.Since(d.conns.at) < connCountAge {
+		return d.conns.counts, nil
+	}
+	m, err := d.k.EstablishedTCP()
+	if err != nil {
+		return nil, err
+	}
+	d.conns.counts, d.conns.at = m, time.Now()
+	return m, nil
 }
 
 // dropAll releases every address this node holds, without waiting for a
@@ -579,13 +606,26 @@ func (d *Daemon) kernelAdd(a netip.Addr, iface string, p netip.Prefix) error {
 	}
 	d.mu.Unlock()
 	if !held {
-		return fmt.Errorf("%s was released while being taken", a)
+		return fmt.Errorf("%s: %w", a, errReleasedWhileTaken)
 	}
 	if lft == 0 {
 		return fmt.Errorf("node %d has no lease", d.pnn)
 	}
-	return d.k.AddAddr(iface, p, lft)
+	if err := d.k.AddAddr(iface, p, lft); err != nil {
+		return err
+	}
+	// From now on a kernel listing shows it (see scanKernel).
+	d.mu.Lock()
+	if d.held[a] == h {
+		h.added = time.Now()
+	}
+	d.mu.Unlock()
+	return nil
 }
+
+// errReleasedWhileTaken: a release (an order, a lapsed lease) removed an
+// address between its take's registration and its kernel add.
+var errReleasedWhileTaken = errors.New("released while being taken")
 
 // kernelRefresh extends the lifetime of a held address, if it is still the
 // entry h and the lease still has a whole second.

@@ -58,9 +58,16 @@ type Daemon struct {
 	boot    int64
 	changed chan struct{} // node state changed: tell the leader
 	urgent  chan struct{} // flags or health changed: tell the leader now
-	stats   counters
-	kmu     [64]sync.Mutex // per-address kernel locks, see addrLock
-	dirty   chan struct{}  // held addresses changed: persist them
+	// conns is the last count of established TCP connections by local
+	// address (see tcpCounts).
+	conns struct {
+		sync.Mutex
+		at     time.Time
+		counts map[netip.Addr]int
+	}
+	stats counters
+	kmu   [64]sync.Mutex // per-address kernel locks, see addrLock
+	dirty chan struct{}  // held addresses changed: persist them
 	// shutdownReq is `ctdb shutdown`.
 	shutdownReq chan struct{}
 
@@ -98,7 +105,10 @@ type heldAddr struct {
 	prefix    netip.Prefix
 	iface     string
 	kernelExp time.Time // when the kernel drops it unless refreshed
-	added     time.Time // when this node registered it (before AddAddr)
+	// added is when the kernel add of a take completed; zero while it is
+	// pending (the entry is registered before AddAddr), when a kernel
+	// listing cannot show it yet.
+	added time.Time
 }
 
 // New loads the configuration and opens local state; it starts nothing.

@@ -264,3 +264,57 @@ func TestReleaseIPGetsConnectionCount(t *testing.T) {
 		t.Errorf("releaseip saw %q, want %q", got, wantLines)
 	}
 }
+
+// TestScanKernelKeepsPendingTakes: a take registers its address before it
+// adds it to the kernel; a kernel listing made in between must not call
+// it vanished (which failed the take, and counted towards a ban, under
+// load). One whose add completed before the listing and is gone is.
+func TestScanKernelKeepsPendingTakes(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "etc")
+	if err := os.MkdirAll(filepath.Join(conf, "events.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{
+		"nodes":            "198.18.0.1\n",
+		"public_addresses": "198.18.1.1/24 eth1\n198.18.1.2/24 eth1\n",
+		"ctdb.conf":        "[cluster]\n\tname = unit\n",
+	} {
+		if err := os.WriteFile(filepath.Join(conf, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k := netif.NewFake()
+	k.AddLink("eth0", true)
+	k.AddLink("eth1", true)
+	if err := k.AddAddr("eth0", netip.MustParsePrefix("198.18.0.1/24"), 1000*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{
+		ConfigDir: conf, RunDir: filepath.Join(dir, "run"), StateDir: filepath.Join(dir, "state"),
+		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Kernel:          k,
+		MemberTransport: (&memberlist.MockNetwork{}).NewTransport("pnn-0"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.store.Close() })
+	pending := netip.MustParseAddr("198.18.1.1")
+	gone := netip.MustParseAddr("198.18.1.2")
+	d.mu.Lock()
+	d.held[pending] = &heldAddr{prefix: netip.MustParsePrefix("198.18.1.1/24"), iface: "eth1"}
+	d.held[gone] = &heldAddr{prefix: netip.MustParsePrefix("198.18.1.2/24"), iface: "eth1", added: time.Now().Add(-time.Second)}
+	d.mu.Unlock()
+	d.scanKernel()
+	d.mu.Lock()
+	_, keptPending := d.held[pending]
+	_, keptGone := d.held[gone]
+	d.mu.Unlock()
+	if !keptPending {
+		t.Error("a take's address whose kernel add is pending was dropped as vanished")
+	}
+	if keptGone {
+		t.Error("an added address missing from the kernel was kept")
+	}
+}

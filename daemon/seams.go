@@ -24,7 +24,7 @@ type kernel interface {
 	Probe(ctx context.Context, iface string, ip netip.Addr, wait time.Duration) (net.HardwareAddr, error)
 	Announce(iface string, ip netip.Addr) error
 	PromoteSecondaries(iface string) error
-	TCPConnections(ip netip.Addr) (int, error)
+	EstablishedTCP() (map[netip.Addr]int, error)
 }
 
 // events runs event scripts (eventscript.Runner).

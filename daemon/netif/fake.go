@@ -3,6 +3,7 @@ package netif
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -153,22 +154,22 @@ func (f *Fake) SetProbeAnswer(ip netip.Addr, mac net.HardwareAddr) {
 	f.answers[ip] = slices.Clone(mac)
 }
 
-// SetTCPConnections sets what TCPConnections counts for ip.
+// SetTCPConnections sets what EstablishedTCP counts for ip.
 func (f *Fake) SetTCPConnections(ip netip.Addr, n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.conns[ip] = n
 }
 
-// TCPConnections returns what SetTCPConnections set for ip (0 if
-// nothing), or the error set for "TCPConnections".
-func (f *Fake) TCPConnections(ip netip.Addr) (int, error) {
+// EstablishedTCP returns what SetTCPConnections set, or the error set
+// for "EstablishedTCP".
+func (f *Fake) EstablishedTCP() (map[netip.Addr]int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.errs["TCPConnections"]; err != nil {
-		return 0, err
+	if err := f.errs["EstablishedTCP"]; err != nil {
+		return nil, err
 	}
-	return f.conns[ip], nil
+	return maps.Clone(f.conns), nil
 }
 
 // SetBond makes iface a bond in the state b (its Name is set to iface).

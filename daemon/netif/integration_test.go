@@ -567,9 +567,9 @@ func TestArpLinkLookups(t *testing.T) {
 	}
 }
 
-// TestTCPConnections counts established connections by local address, as
+// TestEstablishedTCP counts established connections by local address, as
 // ss does, IPv4 ones on dual-stack sockets included.
-func TestTCPConnections(t *testing.T) {
+func TestEstablishedTCP(t *testing.T) {
 	bd := newBed(t)
 	ip := pfx("198.18.0.1/24")
 	if err := bd.l.AddAddr(ifA, ip, time.Hour); err != nil {
@@ -577,14 +577,14 @@ func TestTCPConnections(t *testing.T) {
 	}
 	count := func(a string) int {
 		t.Helper()
-		n, err := bd.l.TCPConnections(netip.MustParseAddr(a))
+		m, err := bd.l.EstablishedTCP()
 		if err != nil {
-			t.Fatalf("TCPConnections(%s): %v", a, err)
+			t.Fatalf("EstablishedTCP: %v", err)
 		}
-		return n
+		return m[netip.MustParseAddr(a)]
 	}
 	if n := count("198.18.0.1"); n != 0 {
-		t.Fatalf("TCPConnections before any connection = %d, want 0", n)
+		t.Fatalf("before any connection: %d, want 0", n)
 	}
 	var conns []net.Conn
 	defer func() {
@@ -623,13 +623,13 @@ func TestTCPConnections(t *testing.T) {
 		}
 	}
 	if n := count("198.18.0.1"); n != 4 {
-		t.Errorf("TCPConnections(198.18.0.1) = %d, want 4 (two connections, both ends local)", n)
+		t.Errorf("198.18.0.1: %d, want 4 (two connections, both ends local)", n)
 	}
 	if n := count("198.18.0.2"); n != 0 {
-		t.Errorf("TCPConnections(198.18.0.2) = %d, want 0", n)
+		t.Errorf("198.18.0.2: %d, want 0", n)
 	}
 	if n := count("2001:2::1"); n != 0 {
-		t.Errorf("TCPConnections(2001:2::1) = %d, want 0", n)
+		t.Errorf("2001:2::1: %d, want 0", n)
 	}
 	for _, c := range conns {
 		c.Close()

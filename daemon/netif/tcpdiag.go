@@ -12,68 +12,38 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TCPConnections counts the established TCP connections whose local
-// address is ip, as `ss -tn state established "src [IP]"` lists them:
-// IPv4 ones on AF_INET sockets and on dual-stack AF_INET6 sockets (as
-// v4-mapped addresses). One sock_diag dump per family, filtered in the
-// kernel, without starting a process: releaseip runs by the hundred in a
-// takeover run, and its scripts need not list connections when there are
-// none (see CTDB_TCP_CONNECTIONS in events.d/README.md).
-func (l *Linux) TCPConnections(ip netip.Addr) (int, error) {
+// EstablishedTCP counts the established TCP connections by local
+// address, as `ss -tn state established` lists them: IPv4 ones on
+// AF_INET sockets and on dual-stack AF_INET6 sockets (v4-mapped, counted
+// under the IPv4 address). One sock_diag dump per family, without
+// starting a process: releaseip runs by the hundred in a takeover run, and
+// its scripts need not list connections when there are none (see
+// CTDB_TCP_CONNECTIONS in events.d/README.md).
+func (l *Linux) EstablishedTCP() (map[netip.Addr]int, error) {
 	if l.closed.Load() {
-		return 0, ErrClosed
+		return nil, ErrClosed
 	}
-	ip = ip.Unmap()
-	if !ip.IsValid() {
-		return 0, errors.New("counting TCP connections: no address")
-	}
-	families := []uint8{unix.AF_INET6}
-	if ip.Is4() {
-		families = []uint8{unix.AF_INET, unix.AF_INET6}
-	}
-	n := 0
-	for _, fam := range families {
-		c, err := l.diagCount(fam, ip)
-		if err != nil {
-			return 0, fmt.Errorf("counting TCP connections to %s: %w", ip, err)
+	counts := map[netip.Addr]int{}
+	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		if err := l.diagDump(fam, counts); err != nil {
+			return nil, fmt.Errorf("listing TCP connections: %w", err)
 		}
-		n += c
 	}
-	return n, nil
+	return counts, nil
 }
 
-// Bytecode operations and attributes of linux/inet_diag.h.
+// From linux/inet_diag.h.
 const (
-	inetDiagBCSCond        = 7 // INET_DIAG_BC_S_COND
-	inetDiagReqBytecode    = 1 // INET_DIAG_REQ_BYTECODE
-	tcpEstablishedStateBit = 1 << 1
+	tcpEstablishedStateBit = 1 << 1 // 1 << TCP_ESTABLISHED
 	sizeofInetDiagReqV2    = 56
 )
 
 var diagSeq atomic.Uint32
 
-// diagRequest builds a SOCK_DIAG_BY_FAMILY dump request for established
-// TCP sockets of family fam whose source address is ip.
-func diagRequest(fam uint8, ip netip.Addr, seq uint32) []byte {
-	addr := ip.AsSlice()
-	// inet_diag_bc_op {code, yes, no} + inet_diag_hostcond {family,
-	// prefix_len, port} + the address. "yes" lands exactly on the end
-	// (accept), "no" 4 bytes past it (reject), as ss builds it.
-	condLen := 4 + 8 + len(addr)
-	bc := make([]byte, condLen)
-	bc[0] = inetDiagBCSCond
-	bc[1] = byte(condLen)
-	binary.NativeEndian.PutUint16(bc[2:], uint16(condLen+4))
-	bc[4] = unix.AF_INET
-	if ip.Is6() {
-		bc[4] = unix.AF_INET6
-	}
-	bc[5] = byte(len(addr) * 8)
-	binary.NativeEndian.PutUint32(bc[8:], 0xffffffff) // port -1: any
-	copy(bc[12:], addr)
-
-	attrLen := unix.SizeofRtAttr + len(bc)
-	total := unix.SizeofNlMsghdr + sizeofInetDiagReqV2 + attrLen
+// diagRequest builds a SOCK_DIAG_BY_FAMILY dump request for the
+// established TCP sockets of family fam.
+func diagRequest(fam uint8, seq uint32) []byte {
+	total := unix.SizeofNlMsghdr + sizeofInetDiagReqV2
 	b := make([]byte, total)
 	binary.NativeEndian.PutUint32(b[0:], uint32(total))
 	binary.NativeEndian.PutUint16(b[4:], unix.SOCK_DIAG_BY_FAMILY)
@@ -83,11 +53,22 @@ func diagRequest(fam uint8, ip netip.Addr, seq uint32) []byte {
 	r[0] = fam
 	r[1] = unix.IPPROTO_TCP
 	binary.NativeEndian.PutUint32(r[4:], tcpEstablishedStateBit)
-	a := r[sizeofInetDiagReqV2:]
-	binary.NativeEndian.PutUint16(a[0:], uint16(attrLen))
-	binary.NativeEndian.PutUint16(a[2:], inetDiagReqBytecode)
-	copy(a[unix.SizeofRtAttr:], bc)
 	return b
+}
+
+// diagSource is the local address of an inet_diag_msg: family at 0,
+// inet_diag_sockid from 4 (sport, dport, then src at 8).
+func diagSource(msg []byte) (netip.Addr, bool) {
+	if len(msg) < 8+16 {
+		return netip.Addr{}, false
+	}
+	switch msg[0] {
+	case unix.AF_INET:
+		return netip.AddrFrom4([4]byte(msg[8:12])), true
+	case unix.AF_INET6:
+		return netip.AddrFrom16([16]byte(msg[8:24])).Unmap(), true
+	}
+	return netip.Addr{}, false
 }
 
 // openDiagSocket opens the sock_diag socket TCPConnections uses, in the
@@ -106,32 +87,31 @@ func openDiagSocket() (int, error) {
 	return fd, nil
 }
 
-// diagCount runs one dump and counts the sockets it lists; one dump at a
-// time on l's socket.
-func (l *Linux) diagCount(fam uint8, ip netip.Addr) (int, error) {
+// diagDump runs one dump and adds the sockets it lists to counts by
+// local address; one dump at a time on l's socket.
+func (l *Linux) diagDump(fam uint8, counts map[netip.Addr]int) error {
 	l.diagMu.Lock()
 	defer l.diagMu.Unlock()
 	fd := l.diagFD
 	if fd < 0 {
-		return 0, ErrClosed
+		return ErrClosed
 	}
 	seq := diagSeq.Add(1)
-	if err := unix.Sendto(fd, diagRequest(fam, ip, seq), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return 0, fmt.Errorf("sending sock_diag request: %w", err)
+	if err := unix.Sendto(fd, diagRequest(fam, seq), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("sending sock_diag request: %w", err)
 	}
 	buf := make([]byte, 32<<10)
-	n := 0
 	for {
 		m, _, err := unix.Recvfrom(fd, buf, 0)
 		if errors.Is(err, unix.EINTR) {
 			continue // a receive timeout makes it unrestartable
 		}
 		if err != nil {
-			return 0, fmt.Errorf("reading sock_diag answer: %w", err)
+			return fmt.Errorf("reading sock_diag answer: %w", err)
 		}
 		msgs, err := syscall.ParseNetlinkMessage(buf[:m])
 		if err != nil {
-			return 0, fmt.Errorf("parsing sock_diag answer: %w", err)
+			return fmt.Errorf("parsing sock_diag answer: %w", err)
 		}
 		for _, msg := range msgs {
 			if msg.Header.Seq != seq {
@@ -139,16 +119,18 @@ func (l *Linux) diagCount(fam uint8, ip netip.Addr) (int, error) {
 			}
 			switch msg.Header.Type {
 			case unix.NLMSG_DONE:
-				return n, nil
+				return nil
 			case unix.NLMSG_ERROR:
 				if len(msg.Data) >= 4 {
 					if e := int32(binary.NativeEndian.Uint32(msg.Data)); e != 0 {
-						return 0, fmt.Errorf("sock_diag: %w", unix.Errno(-e))
+						return fmt.Errorf("sock_diag: %w", unix.Errno(-e))
 					}
 				}
-				return n, nil
+				return nil
 			case unix.SOCK_DIAG_BY_FAMILY:
-				n++
+				if a, ok := diagSource(msg.Data); ok {
+					counts[a]++
+				}
 			}
 		}
 	}
