@@ -99,7 +99,7 @@ type Linux struct {
 	// of ifreq.go.
 	ioctlFD int
 	// diagFD is a NETLINK_SOCK_DIAG socket opened in ns for
-	// TCPConnections, which holds diagMu for a dump.
+	// EstablishedTCP, which holds diagMu for a dump.
 	diagFD int
 	diagMu sync.Mutex
 

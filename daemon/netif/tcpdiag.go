@@ -38,6 +38,8 @@ const (
 	sizeofInetDiagReqV2    = 56
 )
 
+// diagSeq numbers the dumps, so a late answer to an abandoned one is
+// skipped.
 var diagSeq atomic.Uint32
 
 // diagRequest builds a SOCK_DIAG_BY_FAMILY dump request for the
@@ -71,7 +73,7 @@ func diagSource(msg []byte) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// openDiagSocket opens the sock_diag socket TCPConnections uses, in the
+// openDiagSocket opens the sock_diag socket EstablishedTCP uses, in the
 // calling thread's namespace.
 func openDiagSocket() (int, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
