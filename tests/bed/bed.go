@@ -16,6 +16,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/ctdb-go/ctdb-go/daemon/control"
 )
@@ -293,8 +294,12 @@ func findRepo() (string, error) {
 // arptables, as a switch would not: with br_netfilter loaded (the
 // sysctls are per namespace and default to 1) every frame of the
 // checker's ARP flood went through the hooks. Without br_netfilter there
-// is nothing to do.
+// is nothing to do. Before Linux 5.3 the sysctls were global, so there
+// it leaves them alone rather than change the host's.
 func switchOffBridgeNetfilter() error {
+	if !kernelAtLeast(5, 3) {
+		return nil
+	}
 	for _, f := range []string{"bridge-nf-call-iptables", "bridge-nf-call-ip6tables", "bridge-nf-call-arptables"} {
 		err := os.WriteFile("/proc/sys/net/bridge/"+f, []byte("0\n"), 0o644)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -302,6 +307,20 @@ func switchOffBridgeNetfilter() error {
 		}
 	}
 	return nil
+}
+
+// kernelAtLeast reports whether the running kernel is major.minor or
+// newer (false when its release cannot be read).
+func kernelAtLeast(major, minor int) bool {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return false
+	}
+	var ma, mi int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
 }
 
 // build creates the namespaces, bridges and veths and writes the nodes'
