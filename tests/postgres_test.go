@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,22 +13,6 @@ import (
 
 	"github.com/ctdb-go/ctdb-go/tests/bed"
 )
-
-// postgresOptions is script.options for 50.postgres in the bed: every
-// node checks its own server over TCP on 127.0.0.1 (inside its namespace),
-// with a check query that also asserts the server is a primary.
-func postgresOptions(bin string) string {
-	return fmt.Sprintf(`CTDB_POSTGRES_HOST=127.0.0.1
-CTDB_POSTGRES_PORT=%d
-CTDB_POSTGRES_USER=%s
-CTDB_POSTGRES_DBNAME=postgres
-CTDB_POSTGRES_TIMEOUT=2
-CTDB_POSTGRES_PG_ISREADY=%s
-CTDB_POSTGRES_PSQL=%s
-CTDB_POSTGRES_CHECK_QUERY="SELECT NOT pg_is_in_recovery()"
-CTDB_POSTGRES_CHECK_EXPECT=t
-`, bed.PostgresPort, bed.PostgresUser, filepath.Join(bin, "pg_isready"), filepath.Join(bin, "psql"))
-}
 
 // postgresBed builds a cluster whose nodes each run PostgreSQL and
 // 50.postgres, starts PostgreSQL, then ctdbd, and waits until healthy.
@@ -42,7 +25,7 @@ func postgresBed(t *testing.T, nodes int) (*bed.Bed, []*bed.Postgres) {
 	b := newBed(t, bed.Config{
 		Nodes:          nodes,
 		InstallShipped: []string{"50.postgres"},
-		ScriptOptions:  postgresOptions(bin),
+		ScriptOptions:  bed.PostgresScriptOptions(bin),
 		Logf:           quietLogf(t),
 	})
 	dumpLogsOnFailure(t, b)

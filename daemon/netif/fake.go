@@ -268,15 +268,7 @@ func (f *Fake) DelAddr(iface string, p netip.Prefix) error {
 
 // Addrs returns the unexpired addresses on iface in the order added.
 func (f *Fake) Addrs(iface string) ([]netip.Prefix, error) {
-	infos, err := f.AddrDetails(iface)
-	if err != nil {
-		return nil, err
-	}
-	ps := make([]netip.Prefix, len(infos))
-	for i, a := range infos {
-		ps[i] = a.Prefix
-	}
-	return ps, nil
+	return prefixes(f.AddrDetails(iface))
 }
 
 // AddrDetails returns the unexpired addresses on iface with the whole

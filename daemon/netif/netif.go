@@ -371,7 +371,11 @@ func (l *Linux) DelAddr(iface string, p netip.Prefix) error {
 
 // Addrs returns the addresses on iface, IPv4 and IPv6, in kernel order.
 func (l *Linux) Addrs(iface string) ([]netip.Prefix, error) {
-	infos, err := l.AddrDetails(iface)
+	return prefixes(l.AddrDetails(iface))
+}
+
+// prefixes is Addrs from AddrDetails.
+func prefixes(infos []AddrInfo, err error) ([]netip.Prefix, error) {
 	if err != nil {
 		return nil, err
 	}

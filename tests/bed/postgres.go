@@ -267,3 +267,20 @@ func fileTail(path string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// PostgresScriptOptions is script.options for 50.postgres in the bed, bin
+// being PostgresBinDir: every node checks its own server over TCP on
+// 127.0.0.1 (inside its namespace), with a check query that also asserts
+// the server is a primary.
+func PostgresScriptOptions(bin string) string {
+	return fmt.Sprintf(`CTDB_POSTGRES_HOST=127.0.0.1
+CTDB_POSTGRES_PORT=%d
+CTDB_POSTGRES_USER=%s
+CTDB_POSTGRES_DBNAME=postgres
+CTDB_POSTGRES_TIMEOUT=2
+CTDB_POSTGRES_PG_ISREADY=%s
+CTDB_POSTGRES_PSQL=%s
+CTDB_POSTGRES_CHECK_QUERY="SELECT NOT pg_is_in_recovery()"
+CTDB_POSTGRES_CHECK_EXPECT=t
+`, PostgresPort, PostgresUser, filepath.Join(bin, "pg_isready"), filepath.Join(bin, "psql"))
+}

@@ -84,7 +84,7 @@ func (r *runner) newCluster(ctx context.Context, sc scenario) (*cluster, error) 
 		if err != nil {
 			return nil, err
 		}
-		pgScript, pgOptions = string(data), postgresOptions(bin)
+		pgScript, pgOptions = string(data), bed.PostgresScriptOptions(bin)
 		cfg.InstallShipped = append(cfg.InstallShipped, "50.postgres")
 		cfg.ScriptOptions = pgOptions
 	}

@@ -194,19 +194,3 @@ var scenarios = []scenario{
 		},
 	},
 }
-
-// postgresOptions is script.options for 50.postgres: every node checks
-// its own server over TCP on 127.0.0.1 inside its namespace, with a query
-// that also asserts the server is a primary (as tests/postgres_test.go).
-func postgresOptions(bin string) string {
-	return fmt.Sprintf(`CTDB_POSTGRES_HOST=127.0.0.1
-CTDB_POSTGRES_PORT=%d
-CTDB_POSTGRES_USER=%s
-CTDB_POSTGRES_DBNAME=postgres
-CTDB_POSTGRES_TIMEOUT=2
-CTDB_POSTGRES_PG_ISREADY=%s
-CTDB_POSTGRES_PSQL=%s
-CTDB_POSTGRES_CHECK_QUERY="SELECT NOT pg_is_in_recovery()"
-CTDB_POSTGRES_CHECK_EXPECT=t
-`, bed.PostgresPort, bed.PostgresUser, filepath.Join(bin, "pg_isready"), filepath.Join(bin, "psql"))
-}
