@@ -10,14 +10,17 @@ ETCDIR   ?= /etc/ctdb
 # a time because they share the machine's two cores with the daemons.
 ITEST    := $(GO) test -tags integration -p 1 -count=1 -timeout 25m
 
-.PHONY: build test unit integration race lint tidy check bench bench-failover \
-	bench-failover-ctdb demo install clean help
+.PHONY: build deps test unit integration race lint tidy check bench bench-failover \
+	bench-failover-ctdb demo soak install clean help
 
 build: ## Build bin/ctdbd and bin/ctdb (the default)
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ctdbd ./daemon/ctdbd
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ctdb ./tools/ctdb
 
-test: build ## Unit tests, then (as root) the end-to-end tests in network namespaces
+deps: ## Install what the tests need (iproute2, ethtool, nftables, shellcheck, postgresql) when missing (root)
+	@sh tests/install-deps.sh
+
+test: deps build ## Unit tests, then (as root) the end-to-end tests in network namespaces
 	$(GO) test -count=1 ./...
 	@if [ "$$(id -u)" = 0 ]; then \
 		$(ITEST) ./daemon/... ./tests/...; \
@@ -28,7 +31,7 @@ test: build ## Unit tests, then (as root) the end-to-end tests in network namesp
 unit: ## Unit tests only (no root needed)
 	$(GO) test -count=1 ./...
 
-integration: build ## End-to-end tests only (root)
+integration: deps build ## End-to-end tests only (root)
 	$(ITEST) ./daemon/... ./tests/...
 
 race: ## Unit tests with the race detector
@@ -57,7 +60,7 @@ bench-failover-ctdb: ## The same scenarios with Debian's ctdb 4.17 (root; instal
 	$(GO) run ./tests/cmd/benchfailover -ctdb
 
 demo: build ## A 3-node cluster in network namespaces; pulls a cable (root)
-	@command -v ip >/dev/null || { apt-get update -qq && apt-get install -y -qq iproute2; }
+	@sh tests/install-deps.sh demo
 	$(GO) run ./tests/cmd/demo
 
 install: build ## Install binaries, scripts and systemd unit under PREFIX and ETCDIR
