@@ -14,10 +14,8 @@ command -v nft >/dev/null 2>&1 || add nftables
 command -v tc >/dev/null 2>&1 || add iproute2
 if [ "${1:-}" != demo ]; then
 	command -v shellcheck >/dev/null 2>&1 || add shellcheck
-	if ! command -v pg_ctl >/dev/null 2>&1 &&
-		! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
-		add postgresql
-	fi
+	# The bed runs Debian's server binaries from /usr/lib/postgresql.
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || add postgresql
 fi
 
 [ -z "$need" ] && exit 0
