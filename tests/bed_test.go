@@ -939,3 +939,120 @@ func TestBedSweep(t *testing.T) {
 		}
 	}
 }
+
+func TestBedFullPartition(t *testing.T) {
+	b := newBed(t, bed.Config{Nodes: 5})
+	priv := make([]udpProbe, b.Nodes())
+	pub := make([]udpProbe, b.Nodes())
+	for i := range b.Nodes() {
+		priv[i] = listenUDP(t, b, b.NodeNS(i), netip.AddrPortFrom(b.NodeAddr(i), 4380))
+		// Each node gets one public address by hand, to be reached on.
+		p := b.PublicAddrs()[i]
+		if err := b.AddAddr(i, p); err != nil {
+			t.Fatal(err)
+		}
+		pub[i] = listenUDP(t, b, b.NodeNS(i), netip.AddrPortFrom(p.Addr(), 4381))
+	}
+	client := listenUDP(t, b, b.ClientNS(), netip.AddrPortFrom(bed.ClientAddr.Addr(), 4381))
+	// check compares reachability with sides: node → side; nodes on one
+	// side reach each other on both networks; the client reaches the
+	// public ports of clientSide's nodes only.
+	check := func(t *testing.T, side map[int]int, clientSide int) {
+		t.Helper()
+		wait := func(same bool) time.Duration {
+			if same {
+				return 5 * time.Second
+			}
+			return 300 * time.Millisecond
+		}
+		for i := range b.Nodes() {
+			for j := range b.Nodes() {
+				if i == j {
+					continue
+				}
+				same := side[i] == side[j]
+				if got := reaches(priv[i], priv[j], wait(same)); got != same {
+					t.Errorf("private: node %d → node %d reachable = %v, want %v", i, j, got, same)
+				}
+				if got := reaches(pub[i], pub[j], wait(same)); got != same {
+					t.Errorf("public: node %d → node %d reachable = %v, want %v", i, j, got, same)
+				}
+			}
+			same := side[i] == clientSide
+			if got := reaches(client, pub[i], wait(same)); got != same {
+				t.Errorf("public: client → node %d reachable = %v, want %v", i, got, same)
+			}
+			if up, err := b.Carrier(i, bed.PublicIface); err != nil || !up {
+				t.Errorf("node %d eth1 carrier %v, %v; want up", i, up, err)
+			}
+		}
+	}
+	bridges := func(t *testing.T, wantPriv, wantPub []string) {
+		t.Helper()
+		for i := range b.Nodes() {
+			if got, err := b.PortBridge(i); err != nil || got != wantPriv[i] {
+				t.Errorf("node %d private port on %q, %v; want %s", i, got, err, wantPriv[i])
+			}
+			if got, err := b.PublicBridge(i); err != nil || got != wantPub[i] {
+				t.Errorf("node %d public port on %q, %v; want %s", i, got, err, wantPub[i])
+			}
+		}
+	}
+	t.Run("whole", func(t *testing.T) { check(t, map[int]int{}, 0) })
+
+	if err := b.FullPartition([]int{0}, []int{1}); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("minorities", func(t *testing.T) {
+		// 2, 3 and 4 are in no group: the largest side, with the client.
+		check(t, map[int]int{0: 1, 1: 2}, 0)
+		bridges(t,
+			[]string{"br-part0", "br-part1", "br-priv", "br-priv", "br-priv"},
+			[]string{"br-pubpart0", "br-pubpart1", "br-pub", "br-pub", "br-pub"})
+	})
+
+	if err := b.FullPartition([]int{3}, []int{0, 1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("named majority", func(t *testing.T) {
+		// The largest group keeps br-pub; node 4, in no group, is cut off
+		// on its own.
+		check(t, map[int]int{3: 1, 0: 2, 1: 2, 2: 2, 4: 0}, 2)
+		bridges(t,
+			[]string{"br-part1", "br-part1", "br-part1", "br-part0", "br-priv"},
+			[]string{"br-pub", "br-pub", "br-pub", "br-pubpart0", "br-pubpart-rest"})
+	})
+
+	if err := b.Partition([]int{0}); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("private only after full", func(t *testing.T) {
+		bridges(t,
+			[]string{"br-part0", "br-priv", "br-priv", "br-priv", "br-priv"},
+			[]string{"br-pub", "br-pub", "br-pub", "br-pub", "br-pub"})
+	})
+
+	if err := b.FullPartition([]int{4}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("healed", func(t *testing.T) {
+		check(t, map[int]int{}, 0)
+		h, err := b.Netlink(b.SwitchNS())
+		if err != nil {
+			t.Fatal(err)
+		}
+		links, err := h.LinkList()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range links {
+			if n := l.Attrs().Name; strings.HasPrefix(n, "br-part") || strings.HasPrefix(n, "br-pubpart") {
+				t.Errorf("%s left after Heal", n)
+			}
+		}
+	})
+	assertRootClean(t, "after full partition probes")
+}

@@ -2,6 +2,7 @@ package bed
 
 import (
 	"bufio"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -101,6 +102,15 @@ type Config struct {
 	GossipPort int
 	// Fence writes [failover] fence = true.
 	Fence bool
+	// GossipKey is the cluster's gossip key, 16, 24 or 32 bytes, written
+	// in base64 to <config>/gossip.key (mode 0600) on every node and
+	// named by [cluster] gossip key file; nil means 32 random bytes.
+	// The daemon refuses a multi-node cluster without a key.
+	GossipKey []byte
+	// InsecureGossip writes no key file; [cluster] insecure gossip = true
+	// instead, when the daemon knows that key (New asks ctdbd
+	// --check-config; see Bed.InsecureGossip).
+	InsecureGossip bool
 	// Tunables are written to ctdb.tunables as NAME=VALUE.
 	Tunables map[string]uint32
 	// ScriptOptions is script.options, as it is.
@@ -149,8 +159,11 @@ type Bed struct {
 	arpFree   []netip.Addr   // ClientARPAddrs no ARP socket uses
 	closers   []func() error // Close runs them first, newest first (ghosts, PostgreSQL)
 	partition bool           // group bridges exist
-	closed    bool
-	closeErr  error
+	// insecureKnown: ctdbd knows [cluster] insecure gossip (see
+	// Config.InsecureGossip); set by build before the files are written.
+	insecureKnown bool
+	closed        bool
+	closeErr      error
 }
 
 // open lists the beds not yet closed, for CloseAll.
@@ -261,6 +274,21 @@ func (c *Config) fill() error {
 	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
+	}
+	switch {
+	case c.InsecureGossip:
+		c.GossipKey = nil
+	case c.GossipKey == nil:
+		c.GossipKey = make([]byte, 32)
+		if _, err := rand.Read(c.GossipKey); err != nil {
+			return fmt.Errorf("bed: making a gossip key: %w", err)
+		}
+	default:
+		switch len(c.GossipKey) {
+		case 16, 24, 32:
+		default:
+			return fmt.Errorf("bed: gossip key of %d bytes: want 16, 24 or 32", len(c.GossipKey))
+		}
 	}
 	return nil
 }
@@ -417,6 +445,9 @@ func (b *Bed) build() error {
 		return fmt.Errorf("bed: the client's eth0: %w", err)
 	}
 	b.clientHW = l.Attrs().HardwareAddr
+	if b.cfg.InsecureGossip {
+		b.insecureKnown = b.daemonKnowsInsecure()
+	}
 	for i := range b.nodes {
 		if err := b.writeNodeFiles(i); err != nil {
 			return fmt.Errorf("bed: %w", err)
@@ -424,6 +455,33 @@ func (b *Bed) build() error {
 	}
 	return nil
 }
+
+// daemonKnowsInsecure asks ctdbd --check-config whether it accepts
+// [cluster] insecure gossip: node 0's files are written with it and
+// checked (writeNodeFiles rewrites them after).
+func (b *Bed) daemonKnowsInsecure() bool {
+	if b.debianMode() {
+		return false
+	}
+	b.insecureKnown = true
+	defer func() { b.insecureKnown = false }()
+	if err := b.writeNodeFiles(0); err != nil {
+		return false
+	}
+	out, err := run([]string{filepath.Join(b.cfg.Bin, "ctdbd"), "--check-config", "--config-dir", b.Paths(0).Config}, "")
+	known := err == nil && out.Code == 0
+	b.logf("ctdbd --check-config with insecure gossip: exit %d, known=%v: %s", out.Code, known, strings.TrimSpace(out.Stdout+out.Stderr))
+	return known
+}
+
+// InsecureGossip reports whether the nodes' ctdb.conf says [cluster]
+// insecure gossip = true: Config.InsecureGossip was set and the daemon
+// knows the key. With InsecureGossip set and this false, the nodes run
+// with no key and no such line, as the daemon's default was before.
+func (b *Bed) InsecureGossip() bool { return b.insecureKnown }
+
+// GossipKey is the cluster's gossip key; nil with Config.InsecureGossip.
+func (b *Bed) GossipKey() []byte { return append([]byte(nil), b.cfg.GossipKey...) }
 
 func privPort(i int) string { return fmt.Sprintf("n%d-priv", i) }
 func pubPort(i int) string  { return fmt.Sprintf("n%d-pub", i) }

@@ -12,7 +12,9 @@
 //	         route for every public-address subnet outside 198.18.1.0/24
 //
 // Public addresses default to 198.18.1.1-6/24 and are listed, on eth1, in every
-// node's public_addresses.
+// node's public_addresses. Every node's config directory holds gossip.key
+// (mode 0600, 32 random bytes per bed in base64), named by [cluster] gossip
+// key file, unless Config.InsecureGossip.
 //
 // Network safety: every link is created inside a bed namespace (veths are made
 // in the switch namespace with their peer placed straight into the node or
@@ -28,8 +30,12 @@
 // moves the switch-side private ends of each group onto a bridge of its own
 // (br-part<k>) in the switch namespace; nodes named in no group stay on
 // br-priv, and Heal moves every end back and deletes the group bridges. The
-// nodes' links never change state, only who they can reach. The public
-// network is not partitioned. Kill, Stop, Cont and Terminate signal the ctdbd
+// nodes' links never change state, only who they can reach. Partition
+// leaves the public network as it is; FullPartition also moves the public
+// ports of every side but the largest onto bridges of their own
+// (br-pubpart<k>), so a cut-off minority can neither gossip nor be seen by
+// the client, whose ARP then cannot tell a lingering old holder (the case
+// the lease alone must cover). Kill, Stop, Cont and Terminate signal the ctdbd
 // process by PID (SIGKILL, SIGSTOP, SIGCONT, SIGTERM).
 //
 // Processes: every child is started from one OS thread locked for the life

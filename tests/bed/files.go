@@ -1,6 +1,7 @@
 package bed
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/netip"
 	"os"
@@ -17,6 +18,8 @@ type confParams struct {
 	Name        string // cluster name (memberlist label)
 	GossipPort  int    // 0: the daemon's default
 	Fence       bool
+	KeyFile     string // [cluster] gossip key file; "" writes none
+	Insecure    bool   // [cluster] insecure gossip = true
 	Extra       string
 }
 
@@ -35,6 +38,12 @@ func ctdbConf(p confParams) string {
 	fmt.Fprintf(&s, "\tname = %s\n", p.Name)
 	if p.GossipPort != 0 {
 		fmt.Fprintf(&s, "\tgossip port = %d\n", p.GossipPort)
+	}
+	if p.KeyFile != "" {
+		fmt.Fprintf(&s, "\tgossip key file = %s\n", p.KeyFile)
+	}
+	if p.Insecure {
+		s.WriteString("\tinsecure gossip = true\n")
 	}
 	if p.Fence {
 		s.WriteString("[failover]\n\tfence = true\n")
@@ -81,6 +90,10 @@ func tunablesFile(t map[string]uint32) string {
 	return s.String()
 }
 
+// GossipKeyName is the gossip key file's name in every node's config
+// directory.
+const GossipKeyName = "gossip.key"
+
 // file is one file to write into a node's config dir.
 type file struct {
 	Path string // relative to the config dir
@@ -100,6 +113,10 @@ func (b *Bed) nodeFiles(pnn int) ([]file, error) {
 	case "none":
 		lock = ""
 	}
+	keyFile := ""
+	if len(cfg.GossipKey) > 0 {
+		keyFile = filepath.Join(np.Config, GossipKeyName)
+	}
 	addrs := make([]netip.Addr, cfg.Nodes)
 	for i := range addrs {
 		addrs[i] = b.NodeAddr(i)
@@ -112,11 +129,18 @@ func (b *Bed) nodeFiles(pnn int) ([]file, error) {
 			Name:        b.id,
 			GossipPort:  cfg.GossipPort,
 			Fence:       cfg.Fence,
+			KeyFile:     keyFile,
+			Insecure:    cfg.InsecureGossip && b.insecureKnown,
 			Extra:       cfg.ConfExtra,
 		}), 0o644},
 		{"nodes", nodesFile(addrs), 0o644},
 		{"public_addresses", publicAddressesFile(cfg.PublicAddrs, PublicIface), 0o644},
 		{"script.options", cfg.ScriptOptions, 0o644},
+	}
+	if keyFile != "" {
+		// The daemon's format: the key in standard base64 on one line
+		// (daemon/config readGossipKey); 0600 as it asks.
+		fs = append(fs, file{GossipKeyName, base64.StdEncoding.EncodeToString(cfg.GossipKey) + "\n", 0o600})
 	}
 	if len(cfg.Tunables) > 0 {
 		fs = append(fs, file{"ctdb.tunables", tunablesFile(cfg.Tunables), 0o644})

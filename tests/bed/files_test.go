@@ -234,6 +234,32 @@ func TestDaemonConfigAcceptsBedFiles(t *testing.T) {
 	if got != want {
 		t.Errorf("config.Load read\n%s\nwant\n%s", got, want)
 	}
+	if len(b.cfg.GossipKey) != 32 || string(c.Conf.Cluster.GossipKey) != string(b.cfg.GossipKey) {
+		t.Errorf("config.Load read gossip key %x, the bed made %x (want 32 bytes)", c.Conf.Cluster.GossipKey, b.cfg.GossipKey)
+	}
+	if st, err := os.Stat(filepath.Join(b.Paths(1).Config, GossipKeyName)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("%s: %v, %v; want mode 0600", GossipKeyName, st, err)
+	}
+}
+
+func TestInsecureGossipWritesNoKey(t *testing.T) {
+	b := testBed(t, Config{Nodes: 2, InsecureGossip: true, GossipKey: []byte("0123456789abcdef")})
+	fs, err := b.nodeFiles(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
+		if f.Path == GossipKeyName {
+			t.Errorf("InsecureGossip: %s written", GossipKeyName)
+		}
+	}
+	if strings.Contains(fs[0].Data, "gossip key file") || strings.Contains(fs[0].Data, "insecure gossip") {
+		t.Errorf("InsecureGossip with a daemon that does not know it: ctdb.conf\n%s", fs[0].Data)
+	}
+	b.insecureKnown = true
+	if fs, _ = b.nodeFiles(0); !strings.Contains(fs[0].Data, "\tinsecure gossip = true\n") {
+		t.Errorf("InsecureGossip with a daemon that knows it: ctdb.conf\n%s", fs[0].Data)
+	}
 }
 
 func must(v uint32, ok bool) uint32 {

@@ -592,8 +592,84 @@ func (b *Bed) Partition(groups ...[]int) error {
 	return nil
 }
 
-// Heal undoes Partition: every private port back on br-priv, the group
-// bridges deleted. Without a partition it does nothing.
+// FullPartition cuts groups of nodes off on both networks, as a switch
+// failure or a pulled pair of cables that leave the links up would: the
+// private ports move as Partition moves them, and the public ports of
+// every side but the largest move onto a bridge of their own
+// (br-pubpart<k>). The largest side keeps br-pub, and with it the client
+// and the checker's ARP: the client sees only the majority. Nodes named
+// in no group form a side of their own, which wins ties; among groups the
+// first listed wins. So FullPartition([]int{0}) cuts node 0 off and
+// leaves the others with the client. Heal restores both networks.
+func (b *Bed) FullPartition(groups ...[]int) error {
+	if err := b.Partition(groups...); err != nil {
+		return err
+	}
+	keep, size := -1, b.cfg.Nodes
+	for _, g := range groups {
+		size -= len(g)
+	}
+	for k, g := range groups {
+		if len(g) > size {
+			keep, size = k, len(g)
+		}
+	}
+	b.logf("partitioning the public network too: side %d keeps br-pub and the client (-1: the nodes in no group)", keep)
+	h := b.nl[b.sw]
+	for k, g := range groups {
+		if k == keep {
+			continue
+		}
+		name := fmt.Sprintf("br-pubpart%d", k)
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
+		if err := h.LinkAdd(br); err != nil {
+			return fmt.Errorf("bed: partition: adding %s: %w", name, err)
+		}
+		if err := h.LinkSetUp(br); err != nil {
+			return fmt.Errorf("bed: partition: %s up: %w", name, err)
+		}
+		for _, i := range g {
+			if err := b.setMaster(pubPort(i), br); err != nil {
+				return err
+			}
+		}
+	}
+	if keep >= 0 {
+		// The nodes in no group are a minority: off br-pub with them.
+		var rest []int
+		in := map[int]bool{}
+		for _, g := range groups {
+			for _, i := range g {
+				in[i] = true
+			}
+		}
+		for i := range b.cfg.Nodes {
+			if !in[i] {
+				rest = append(rest, i)
+			}
+		}
+		if len(rest) > 0 {
+			name := "br-pubpart-rest"
+			br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
+			if err := h.LinkAdd(br); err != nil {
+				return fmt.Errorf("bed: partition: adding %s: %w", name, err)
+			}
+			if err := h.LinkSetUp(br); err != nil {
+				return fmt.Errorf("bed: partition: %s up: %w", name, err)
+			}
+			for _, i := range rest {
+				if err := b.setMaster(pubPort(i), br); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Heal undoes Partition and FullPartition: every private port back on
+// br-priv and every public port on br-pub, the group bridges deleted.
+// Without a partition it does nothing.
 func (b *Bed) Heal() error {
 	b.mu.Lock()
 	parted := b.partition
@@ -607,8 +683,15 @@ func (b *Bed) Heal() error {
 	if err != nil {
 		return fmt.Errorf("bed: heal: %w", err)
 	}
+	pub, err := h.LinkByName("br-pub")
+	if err != nil {
+		return fmt.Errorf("bed: heal: %w", err)
+	}
 	for i := range b.cfg.Nodes {
 		if err := b.setMaster(privPort(i), priv); err != nil {
+			return err
+		}
+		if err := b.setMaster(pubPort(i), pub); err != nil {
 			return err
 		}
 	}
@@ -617,7 +700,7 @@ func (b *Bed) Heal() error {
 		return fmt.Errorf("bed: heal: %w", err)
 	}
 	for _, l := range links {
-		if strings.HasPrefix(l.Attrs().Name, "br-part") {
+		if n := l.Attrs().Name; strings.HasPrefix(n, "br-part") || strings.HasPrefix(n, "br-pubpart") {
 			if err := h.LinkDel(l); err != nil {
 				return fmt.Errorf("bed: heal: deleting %s: %w", l.Attrs().Name, err)
 			}
@@ -650,14 +733,28 @@ func (b *Bed) PortBridge(i int) (string, error) {
 	if err := b.checkNode(i); err != nil {
 		return "", err
 	}
+	return b.master(privPort(i))
+}
+
+// PublicBridge is the bridge node i's public port is on (br-pub, the
+// client's, or br-pubpart<k> / br-pubpart-rest during a FullPartition).
+func (b *Bed) PublicBridge(i int) (string, error) {
+	if err := b.checkNode(i); err != nil {
+		return "", err
+	}
+	return b.master(pubPort(i))
+}
+
+// master is the name of the bridge a switch port is on.
+func (b *Bed) master(port string) (string, error) {
 	h := b.nl[b.sw]
-	l, err := h.LinkByName(privPort(i))
+	l, err := h.LinkByName(port)
 	if err != nil {
-		return "", fmt.Errorf("bed: switch port %s: %w", privPort(i), err)
+		return "", fmt.Errorf("bed: switch port %s: %w", port, err)
 	}
 	m, err := h.LinkByIndex(l.Attrs().MasterIndex)
 	if err != nil {
-		return "", fmt.Errorf("bed: master of %s: %w", privPort(i), err)
+		return "", fmt.Errorf("bed: master of %s: %w", port, err)
 	}
 	return m.Attrs().Name, nil
 }
