@@ -19,14 +19,26 @@ import (
 )
 
 // lifetime is the kernel lifetime for an address added now: the whole
-// seconds left on the lease, rounded down, so the kernel drops the address
-// no later than the lease ends. Zero means "do not hold it".
+// seconds left on the lease less lifetimeMargin, rounded down, so the
+// kernel drops the address no later than the lease ends even when the add
+// itself is slow. Zero means "do not hold it".
 func lifetime(leaseExp, now time.Time) time.Duration {
-	left := leaseExp.Sub(now)
+	left := leaseExp.Sub(now) - lifetimeMargin
 	if left < time.Second {
 		return 0
 	}
 	return left.Truncate(time.Second)
+}
+
+// lifetimeMargin is lease time not handed to the kernel: a netlink add
+// that takes longer than this (a loaded host) is caught by the check
+// after it (see addWithinLease).
+const lifetimeMargin = 100 * time.Millisecond
+
+// leaseSend is one lease request: when and to whom it was sent.
+type leaseSend struct {
+	at     time.Time
+	leader int
 }
 
 // leaseLoop renews this node's lease with the leader every
@@ -40,7 +52,7 @@ func (d *Daemon) leaseLoop(ctx context.Context) {
 			return
 		case <-time.After(iv):
 		}
-		leader, gen := d.rec.Leader()
+		leader, _ := d.rec.Leader()
 		if leader < 0 {
 			continue
 		}
@@ -48,17 +60,18 @@ func (d *Daemon) leaseLoop(ctx context.Context) {
 		d.mu.Lock()
 		d.seq++
 		seq := d.seq
-		d.sent[seq] = now
+		d.sent[seq] = leaseSend{at: now, leader: leader}
 		for s, t := range d.sent {
-			if now.Sub(t) > 10*time.Second {
+			if now.Sub(t.at) > 10*time.Second {
 				delete(d.sent, s)
 			}
 		}
-		req := recoverd.LeaseRequest{PNN: d.pnn, Seq: seq, Generation: gen, StateBoot: d.boot, StateVersion: d.version}
+		req := recoverd.LeaseRequest{PNN: d.pnn, Seq: seq, Generation: d.rec.HighestGeneration(),
+			StateBoot: d.boot, StateVersion: d.version, LeaseTime: d.leaseTime()}
 		d.mu.Unlock()
 		if leader == d.pnn {
 			if g, ok := d.rec.HandleLease(req); ok {
-				d.onGrant(g)
+				d.onGrant(d.pnn, g)
 			}
 			continue
 		}
@@ -78,14 +91,31 @@ func (d *Daemon) leaseLoop(ctx context.Context) {
 	}
 }
 
-// onGrant extends the lease by a leader's grant.
-func (d *Daemon) onGrant(g recoverd.LeaseGrant) {
+// leaseTime is this node's LeaseTime: the longest lease it takes.
+func (d *Daemon) leaseTime() time.Duration { return d.tun.LeaseTime() }
+
+// onGrant extends the lease by a grant from node from. It counts only as
+// the answer to a request this node sent to that node, from the leader it
+// names, in a generation no older than any this node has seen; and it
+// extends the lease to the request's send time plus the shorter of the
+// grant's LeaseTime and this node's own.
+func (d *Daemon) onGrant(from int, g recoverd.LeaseGrant) {
 	now := time.Now()
 	d.mu.Lock()
-	if g.Generation < d.maxGen {
-		d.mu.Unlock()
+	sent, ok := d.sent[g.Seq]
+	d.mu.Unlock()
+	if !ok || sent.leader != from || g.Leader != from {
+		d.log.Debug("ignoring a grant this node did not ask that node for", "from", from, "leader", g.Leader, "seq", g.Seq)
 		return
 	}
+	if err := d.rec.ObserveGeneration(g.Generation); err != nil {
+		d.log.Warn("ignoring grant", "from", from, "err", err)
+		return
+	}
+	if g.Generation < d.rec.HighestGeneration() {
+		return
+	}
+	d.mu.Lock()
 	// A grant after the lease ran out (the node was frozen or cut off)
 	// must not revive what was held under the old lease: the kernel has
 	// dropped those addresses and another node may hold them now. Forget
@@ -97,15 +127,11 @@ func (d *Daemon) onGrant(g recoverd.LeaseGrant) {
 		d.dropStale(stale)
 		d.mu.Lock()
 	}
-	d.maxGen = g.Generation
 	d.lastGrant = time.Now()
 	d.grantFrom = g.Leader
 	d.stats.leaseGrants.Add(1)
-	t, ok := d.sent[g.Seq]
-	if ok {
-		if exp := t.Add(g.LeaseTime); exp.After(d.leaseExp) {
-			d.leaseExp = exp
-		}
+	if exp := sent.at.Add(min(g.LeaseTime, d.leaseTime())); exp.After(d.leaseExp) {
+		d.leaseExp, d.leaseBase = exp, sent.at
 	}
 	d.mu.Unlock()
 	if g.WantState {
@@ -127,6 +153,7 @@ func (d *Daemon) refreshLoop(ctx context.Context) {
 		case <-tick.C:
 		}
 		d.refresh(ctx)
+		d.expireBan()
 		if time.Since(scan) >= time.Second {
 			scan = time.Now()
 			d.scanKernel()
@@ -143,14 +170,32 @@ func (d *Daemon) refresh(ctx context.Context) {
 		lft  time.Duration
 	}
 	var refresh, drop []todo
+	suspended := d.checkSuspend()
 	d.mu.Lock()
+	if suspended > 0 {
+		// The kernel's lifetimes stood still with our clock while the
+		// cluster moved on: nothing held may stay, and no request sent
+		// before the suspend may extend the lease.
+		d.log.Error("host was suspended: dropping every address", "suspended", suspended)
+		d.leaseExp = now
+		clear(d.sent)
+	}
+	// A LeaseTime lowered on this node bounds the current lease at once.
+	if !d.leaseBase.IsZero() {
+		if b := d.leaseBase.Add(d.leaseTime()); b.Before(d.leaseExp) {
+			d.leaseExp = b
+		}
+	}
 	lft := lifetime(d.leaseExp, now)
 	ended := !now.Before(d.leaseExp)
 	for a, h := range d.held {
 		switch {
-		case ended:
+		case ended || lft == 0 && h.kernelExp.After(d.leaseExp):
 			drop = append(drop, todo{h: *h, addr: a})
 			delete(d.held, a)
+		case h.kernelExp.After(d.leaseExp):
+			// The lease got shorter than the kernel's lifetime.
+			refresh = append(refresh, todo{h: *h, p: h, addr: a, lft: lft})
 		case lft == 0:
 			// Under a second left: a whole-second lifetime would outlive
 			// the lease, so no refresh; the kernel drops the address when
@@ -162,7 +207,15 @@ func (d *Daemon) refresh(ctx context.Context) {
 	}
 	d.mu.Unlock()
 	for _, t := range refresh {
-		if err := d.kernelRefresh(t.addr, t.p); err != nil {
+		err := d.kernelRefresh(t.addr, t.p)
+		switch {
+		case errors.Is(err, errLeaseEnded):
+			d.log.Warn("lease ran out: address dropped", "ip", t.addr, "iface", t.h.iface)
+			d.stats.leaseDrops.Add(1)
+			d.persistHeld()
+			d.noteChange()
+			go d.ev.Run(d.connectionsEnv(context.Background(), t.addr), "releaseip", t.h.iface, t.addr.String(), strconv.Itoa(t.h.prefix.Bits()))
+		case err != nil:
 			d.log.Warn("refreshing address lifetime", "ip", t.h.prefix, "iface", t.h.iface, "err", err)
 		}
 	}
@@ -183,6 +236,51 @@ func (d *Daemon) refresh(ctx context.Context) {
 		}()
 	}
 }
+
+// expireBan lifts a ban whose period is over: a ban always ends, whether
+// it was set in this run or restored from state.db, and whether or not
+// persisting it worked.
+func (d *Daemon) expireBan() {
+	d.mu.Lock()
+	if d.admin&nodeflag.Banned == 0 || time.Now().Before(d.banUntil) {
+		d.mu.Unlock()
+		return
+	}
+	d.admin &^= nodeflag.Banned
+	d.banUntil = time.Time{}
+	flags := d.admin
+	d.mu.Unlock()
+	d.log.Info("ban period over", "flags", flags.String())
+	if err := d.store.SetAdminFlags(flags, time.Time{}); err != nil {
+		d.log.Error("persisting admin flags after the ban", "err", err)
+	}
+	d.noteUrgent()
+}
+
+// checkSuspend returns how long the host was suspended since the last
+// check (CLOCK_BOOTTIME ran ahead of CLOCK_MONOTONIC), 0 if it was not.
+// A gap under suspendSlack is clock-reading noise.
+func (d *Daemon) checkSuspend() time.Duration {
+	if d.suspendGap == nil {
+		return 0
+	}
+	gap, err := d.suspendGap()
+	if err != nil {
+		return 0
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	prev, known := d.bootGap, d.bootGapKnown
+	d.bootGap, d.bootGapKnown = gap, true
+	if !known || gap-prev < suspendSlack {
+		return 0
+	}
+	return gap - prev
+}
+
+// suspendSlack is the least growth of CLOCK_BOOTTIME over
+// CLOCK_MONOTONIC taken for a suspend.
+const suspendSlack = 100 * time.Millisecond
 
 // scanKernel compares the kernel's public addresses with what we hold.
 func (d *Daemon) scanKernel() {
@@ -325,7 +423,7 @@ func (d *Daemon) take(ctx context.Context, a netip.Addr) (err error) {
 		d.mu.Unlock()
 		_ = d.kernelDel(a, iface, pa.Prefix)
 		err = fmt.Errorf("adding %s to %s: %w", pa.Prefix, iface, err)
-		if errors.Is(err, errReleasedWhileTaken) {
+		if errors.Is(err, errReleasedWhileTaken) || errors.Is(err, errLeaseEnded) {
 			return err // not this node's fault
 		}
 		return fault(err)
@@ -611,7 +709,7 @@ func (d *Daemon) kernelAdd(a netip.Addr, iface string, p netip.Prefix) error {
 	if lft == 0 {
 		return fmt.Errorf("node %d has no lease", d.pnn)
 	}
-	if err := d.k.AddAddr(iface, p, lft); err != nil {
+	if err := d.addWithinLease(a, h, lft); err != nil {
 		return err
 	}
 	// From now on a kernel listing shows it (see scanKernel).
@@ -639,12 +737,56 @@ func (d *Daemon) kernelRefresh(a netip.Addr, h *heldAddr) error {
 	if ok && cur == h && lft > 0 {
 		h.kernelExp = time.Now().Add(lft)
 	}
-	iface, p := h.iface, h.prefix
 	d.mu.Unlock()
 	if !ok || cur != h || lft == 0 {
 		return nil
 	}
-	return d.k.AddAddr(iface, p, lft)
+	return d.addWithinLease(a, h, lft)
+}
+
+// errLeaseEnded: the lease ended while an address was being added, so it
+// was removed again.
+var errLeaseEnded = errors.New("lease ended while the address was added")
+
+// addWithinLease adds or refreshes h's address with kernel lifetime lft,
+// then checks the lease again: lft was computed before the netlink call,
+// and a process frozen in between (SIGSTOP, a VM pause, a loaded host)
+// would otherwise set a lifetime that outlives the lease and re-create an
+// address another node may hold by now. If it does, the lifetime is set
+// again from what is left, or the address is removed at once when less
+// than a second is left (errLeaseEnded; the entry leaves d.held). The
+// caller holds a's address lock.
+func (d *Daemon) addWithinLease(a netip.Addr, h *heldAddr, lft time.Duration) error {
+	for range 3 {
+		if err := d.k.AddAddr(h.iface, h.prefix, lft); err != nil {
+			return err
+		}
+		done := time.Now() // the kernel's clock for lft started before this
+		d.mu.Lock()
+		exp := d.leaseExp
+		if !done.Add(lft).After(exp) {
+			d.mu.Unlock()
+			return nil
+		}
+		lft = lifetime(exp, done)
+		if d.held[a] == h {
+			h.kernelExp = done.Add(lft)
+		}
+		d.mu.Unlock()
+		d.log.Warn("address lifetime outlived the lease after a slow add; setting it again", "ip", h.prefix, "left", exp.Sub(done))
+		if lft == 0 {
+			break
+		}
+	}
+	d.mu.Lock()
+	if d.held[a] == h {
+		delete(d.held, a)
+	}
+	d.mu.Unlock()
+	if err := d.k.DelAddr(h.iface, h.prefix); err != nil {
+		d.log.Warn("removing address", "ip", h.prefix, "err", err)
+	}
+	return errLeaseEnded
 }
 
 // kernelDel removes an address the caller has already taken out of d.held.

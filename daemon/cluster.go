@@ -99,12 +99,12 @@ func (d *Daemon) setupCluster() error {
 		return err
 	}
 	d.mem.Handle(recoverd.KindLease, d.onLeaseRequest)
-	d.mem.Handle(recoverd.KindGrant, func(_ context.Context, _ int, b []byte) ([]byte, error) {
+	d.mem.Handle(recoverd.KindGrant, func(_ context.Context, from int, b []byte) ([]byte, error) {
 		var g recoverd.LeaseGrant
 		if err := json.Unmarshal(b, &g); err != nil {
 			return nil, err
 		}
-		d.onGrant(g)
+		d.onGrant(from, g)
 		return nil, nil
 	})
 	d.mem.Handle(recoverd.KindState, func(_ context.Context, _ int, b []byte) ([]byte, error) {
@@ -157,13 +157,22 @@ func (d *Daemon) onOrder(kind string) func(context.Context, int, []byte) ([]byte
 		if err := json.Unmarshal(b, &o); err != nil {
 			return nil, err
 		}
-		d.mu.Lock()
-		stale := o.Generation < d.maxGen
-		d.mu.Unlock()
 		rep := recoverd.OrderReply{Errors: make([]string, len(o.Addrs)), Faults: make([]bool, len(o.Addrs))}
-		if stale {
+		// Obey only the leader that sent it, in a generation no older
+		// than any this node has seen (persisted before it is obeyed).
+		refuse := ""
+		if o.Leader != from {
+			refuse = fmt.Sprintf("order from node %d in the name of node %d", from, o.Leader)
+		} else if err := d.rec.ObserveGeneration(o.Generation); err != nil {
+			refuse = err.Error()
+		} else if cur := d.rec.HighestGeneration(); o.Generation < cur {
+			refuse = fmt.Sprintf("order from generation %d, but generation %d is current", o.Generation, cur)
+		}
+		rep.Generation = d.rec.HighestGeneration()
+		if refuse != "" {
+			d.log.Warn("refusing order", "from", from, "kind", kind, "err", refuse)
 			for i := range rep.Errors {
-				rep.Errors[i] = fmt.Sprintf("order from generation %d, but generation %d is current", o.Generation, d.maxGen)
+				rep.Errors[i] = refuse
 			}
 			return json.Marshal(rep)
 		}
@@ -227,7 +236,8 @@ func (d *Daemon) reportLoop(ctx context.Context) {
 		case <-d.changed:
 		case <-tick.C:
 		}
-		leader, gen := d.rec.Leader()
+		leader, _ := d.rec.Leader()
+		gen := d.rec.HighestGeneration()
 		d.mu.Lock()
 		st := d.nodeStateLocked()
 		fp := fingerprint(st)

@@ -226,27 +226,15 @@ func (d *Daemon) setAdmin(ctx context.Context, bit nodeflag.Flags, set bool, wor
 	flags, until := d.admin, d.banUntil
 	d.mu.Unlock()
 	if err := d.store.SetAdminFlags(flags, until); err != nil {
-		return fail(1, "persisting flags: %v", err)
+		// The flag holds in memory (a ban still ends: see expireBan);
+		// a restart forgets it.
+		d.log.Error("persisting admin flags; they hold until ctdbd restarts", "flags", flags.String(), "err", err)
 	}
 	d.log.Info("admin flags changed", "flags", flags.String())
 	d.noteUrgent()
 	if set && bit&(nodeflag.Stopped|nodeflag.Banned) != 0 {
 		// An inactive node drops its addresses itself, leader or not.
 		d.dropAll(ctx, word)
-	}
-	if bit == nodeflag.Banned && set {
-		go func() {
-			t := time.NewTimer(period)
-			defer t.Stop()
-			<-t.C
-			d.mu.Lock()
-			still := d.admin&nodeflag.Banned != 0 && !time.Now().Before(d.banUntil)
-			d.mu.Unlock()
-			if still {
-				d.log.Info("ban period over")
-				d.setAdmin(context.Background(), nodeflag.Banned, false, "banned", 0)
-			}
-		}()
 	}
 	// Let the report reach the leader, then wait for its run.
 	time.Sleep(150 * time.Millisecond)

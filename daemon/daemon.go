@@ -18,6 +18,7 @@ import (
 	"github.com/ctdb-go/ctdb-go/daemon/config"
 	"github.com/ctdb-go/ctdb-go/daemon/member"
 	"github.com/ctdb-go/ctdb-go/daemon/monitor"
+	"github.com/ctdb-go/ctdb-go/daemon/netif"
 	"github.com/ctdb-go/ctdb-go/daemon/nodeflag"
 	"github.com/ctdb-go/ctdb-go/daemon/state"
 	"github.com/ctdb-go/ctdb-go/recoverd"
@@ -82,11 +83,16 @@ type Daemon struct {
 	foreign      map[netip.Addr]string // public addresses on our ifaces we were not given → iface
 	releasing    map[netip.Addr]bool   // being released: out of held, maybe still in the kernel
 	leaseExp     time.Time
+	leaseBase    time.Time // send time of the request whose grant set leaseExp
 	lastGrant    time.Time // when the last grant arrived
 	grantFrom    int       // from which leader
-	maxGen       uint64
 	seq          uint64
-	sent         map[uint64]time.Time
+	sent         map[uint64]leaseSend
+	bootGap      time.Duration // CLOCK_BOOTTIME - CLOCK_MONOTONIC at the last check
+	bootGapKnown bool          // bootGap has been read
+	// suspendGap reads CLOCK_BOOTTIME - CLOCK_MONOTONIC (netif.SuspendGap;
+	// tests replace it).
+	suspendGap   func() (time.Duration, error)
 	version      uint64
 	owners       map[netip.Addr]int // holder of each address as last told
 	lastRecovery time.Time
@@ -145,10 +151,11 @@ func New(cfg Config) (*Daemon, error) {
 		held:         map[netip.Addr]*heldAddr{},
 		foreign:      map[netip.Addr]string{},
 		releasing:    map[netip.Addr]bool{},
-		sent:         map[uint64]time.Time{},
+		sent:         map[uint64]leaseSend{},
 		owners:       map[netip.Addr]int{},
 		probeAnswers: map[netip.Addr]string{},
 		public:       map[netip.Addr]config.PublicAddress{},
+		suspendGap:   netif.SuspendGap,
 	}
 	d.setPublic(conf.PublicAddresses)
 	d.k = cfg.Kernel

@@ -24,6 +24,12 @@ import (
 // with a monitor script that fails while the file it returns exists.
 func oneNode(t *testing.T) (*Daemon, *netif.Fake, string, context.CancelFunc, func() error) {
 	t.Helper()
+	return oneNodeWith(t, nil)
+}
+
+// oneNodeWith is oneNode with the fake kernel wrapped by wrap (nil: none).
+func oneNodeWith(t *testing.T, wrap func(*netif.Fake) kernel) (*Daemon, *netif.Fake, string, context.CancelFunc, func() error) {
+	t.Helper()
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "etc")
 	fail := filepath.Join(dir, "fail")
@@ -46,10 +52,14 @@ func oneNode(t *testing.T) (*Daemon, *netif.Fake, string, context.CancelFunc, fu
 	must(k.AddAddr("eth0", netip.MustParsePrefix("198.18.0.1/24"), 1000*time.Hour))
 	k.Reset()
 
+	var kk kernel = k
+	if wrap != nil {
+		kk = wrap(k)
+	}
 	d, err := New(Config{
 		ConfigDir: conf, RunDir: filepath.Join(dir, "run"), StateDir: filepath.Join(dir, "state"),
 		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Kernel:          k,
+		Kernel:          kk,
 		MemberTransport: (&memberlist.MockNetwork{}).NewTransport("pnn-0"),
 	})
 	must(err)
@@ -204,12 +214,12 @@ func TestGrantAfterLapseDropsOldAddresses(t *testing.T) {
 	eventually(t, "addresses taken", func() bool { return len(held(k)) == 2 })
 	d.mu.Lock()
 	d.leaseExp = time.Now().Add(-time.Millisecond) // as after a SIGSTOP
-	gen := d.maxGen
+	gen := d.rec.HighestGeneration()
 	d.seq++
 	seq := d.seq
-	d.sent[seq] = time.Now()
+	d.sent[seq] = leaseSend{at: time.Now(), leader: 0}
 	d.mu.Unlock()
-	d.onGrant(recoverd.LeaseGrant{Seq: seq, Generation: gen, LeaseTime: 2 * time.Second})
+	d.onGrant(0, recoverd.LeaseGrant{Seq: seq, Generation: gen, Leader: 0, LeaseTime: 2 * time.Second})
 	d.mu.Lock()
 	n := len(d.held)
 	d.mu.Unlock()
@@ -269,7 +279,10 @@ func TestReleaseIPGetsConnectionCount(t *testing.T) {
 // adds it to the kernel; a kernel listing made in between must not call
 // it vanished (which failed the take, and counted towards a ban, under
 // load). One whose add completed before the listing and is gone is.
-func TestScanKernelKeepsPendingTakes(t *testing.T) {
+// idleNode is a one-node daemon on a fake kernel that is built but not
+// run: tests drive its methods themselves.
+func idleNode(t *testing.T) (*Daemon, *netif.Fake) {
+	t.Helper()
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "etc")
 	if err := os.MkdirAll(filepath.Join(conf, "events.d"), 0o755); err != nil {
@@ -300,6 +313,11 @@ func TestScanKernelKeepsPendingTakes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.store.Close() })
+	return d, k
+}
+
+func TestScanKernelKeepsPendingTakes(t *testing.T) {
+	d, _ := idleNode(t)
 	pending := netip.MustParseAddr("198.18.1.1")
 	gone := netip.MustParseAddr("198.18.1.2")
 	d.mu.Lock()

@@ -4,6 +4,13 @@ package recoverd
 // when no grant may be given: this node does not lead, has no quorum, has
 // not re-checked its lock recently, or the requester is not a live member
 // (a node the leader has declared failed gets nothing until it rejoins).
+//
+// The grant's LeaseTime is the shorter of the leader's and the
+// requester's, and the leader records, per node, the lease end it granted
+// (see safeTimeLocked): a LeaseTime changed on one node, or on the leader
+// between two grants, never lets a node hold an address past the time the
+// leader waits for. A requester that has seen a higher generation than the
+// leader's makes the leader step up above it first.
 func (r *Recoverd) HandleLease(req LeaseRequest) (LeaseGrant, bool) {
 	now := r.now()
 	r.mu.Lock()
@@ -14,14 +21,35 @@ func (r *Recoverd) HandleLease(req LeaseRequest) (LeaseGrant, bool) {
 	if p, ok := r.peers[req.PNN]; !ok || !p.Alive {
 		return LeaseGrant{}, false
 	}
+	if req.Generation > MaxGeneration {
+		r.log.Warn("lease request with an out-of-range generation", "pnn", req.PNN, "generation", req.Generation)
+		return LeaseGrant{}, false
+	}
+	if req.Generation > r.gen {
+		if err := r.raiseLocked(req.Generation, true); err != nil {
+			r.log.Error("stepping the generation up", "err", err)
+			return LeaseGrant{}, false
+		}
+	}
+	lt := r.leaseTimeLocked()
+	if req.LeaseTime > 0 && req.LeaseTime != lt {
+		r.log.Warn("node uses another LeaseTime; granting the shorter", "pnn", req.PNN,
+			"node_lease", req.LeaseTime, "leader_lease", lt)
+		r.maxLease = max(r.maxLease, req.LeaseTime)
+		lt = min(lt, req.LeaseTime)
+	}
+	r.maxLease = max(r.maxLease, lt)
 	r.lastGrant[req.PNN] = now
+	if end := now.Add(lt); end.After(r.grantEnd[req.PNN]) {
+		r.grantEnd[req.PNN] = end
+	}
 	st := r.states[req.PNN]
 	want := st == nil || st.Boot != req.StateBoot || st.Version < req.StateVersion
 	return LeaseGrant{
 		Seq:        req.Seq,
 		Generation: r.gen,
 		Leader:     r.cfg.PNN,
-		LeaseTime:  r.LeaseTime(),
+		LeaseTime:  lt,
 		WantState:  want,
 	}, true
 }

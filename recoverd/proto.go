@@ -53,12 +53,15 @@ type NodeState struct {
 
 // LeaseRequest asks the leader to extend the sender's lease. The sender
 // keeps its own send time by Seq: no clocks are compared across nodes.
+// Generation is the highest the sender has seen; LeaseTime its own
+// LeaseTime, the longest lease it will take.
 type LeaseRequest struct {
-	PNN          int    `json:"pnn"`
-	Seq          uint64 `json:"seq"`
-	Generation   uint64 `json:"gen"`
-	StateBoot    int64  `json:"boot"`
-	StateVersion uint64 `json:"ver"`
+	PNN          int           `json:"pnn"`
+	Seq          uint64        `json:"seq"`
+	Generation   uint64        `json:"gen"`
+	StateBoot    int64         `json:"boot"`
+	StateVersion uint64        `json:"ver"`
+	LeaseTime    time.Duration `json:"lease,omitempty"`
 }
 
 // LeaseGrant answers a LeaseRequest. WantState asks for a full NodeState
@@ -83,7 +86,10 @@ type Order struct {
 
 // OrderReply reports per address: an empty string is success.
 type OrderReply struct {
-	Errors []string `json:"errors"`
+	// Generation is the highest the node has seen: above the order's, it
+	// refused the order as stale, and the leader steps up above it.
+	Generation uint64   `json:"gen,omitempty"`
+	Errors     []string `json:"errors"`
 	// Faults marks errors that are the node's own (an event script or the
 	// kernel failed), which count towards banning it; other errors (the
 	// address still answered elsewhere, the node cannot host, a stale

@@ -21,6 +21,16 @@ const LeaseMargin = 500 * time.Millisecond
 // ErrNotLeader is returned by leader-only calls on a node that is not it.
 var ErrNotLeader = errors.New("recoverd: not recovery master")
 
+// MaxGeneration is the largest generation any node accepts. Leaders count
+// up from 1, one per election, so no real cluster comes near it; a larger
+// value can only be forged or corrupt, and accepting it would let one
+// message end the cluster (every real order would be refused as older) or
+// wrap the counter. It leaves room to step up past any valid value.
+const MaxGeneration = 1 << 62
+
+// ErrBadGeneration is returned for a generation above MaxGeneration.
+var ErrBadGeneration = errors.New("recoverd: generation out of range")
+
 // Peer is one node as membership sees it.
 type Peer struct {
 	PNN        int
@@ -103,7 +113,17 @@ type Recoverd struct {
 	quorumOK    bool
 	peers       map[int]Peer
 	states      map[int]*NodeState
-	lastGrant   map[int]time.Time
+	lastGrant   map[int]time.Time // when each node's last grant was given
+	// grantEnd is, per node, the end of the lease this leader granted it
+	// (grant time + the LeaseTime in that grant): a node's own lease ends
+	// no later, since it counts from its request's send time.
+	grantEnd map[int]time.Time
+	// maxLease is the longest lease any node may hold from an earlier
+	// leader: the largest LeaseTime this leader or any requester uses.
+	maxLease time.Duration
+	// maxSeen is the highest generation this node has seen, persisted
+	// (see ObserveGeneration).
+	maxSeen     uint64
 	assigned    map[netip.Addr]int
 	inflight    map[netip.Addr]bool
 	inflightTo  map[netip.Addr]int               // where a moving address goes (-1: nowhere)
@@ -160,6 +180,7 @@ func New(cfg Config) (*Recoverd, error) {
 		peers:      map[int]Peer{},
 		states:     map[int]*NodeState{},
 		lastGrant:  map[int]time.Time{},
+		grantEnd:   map[int]time.Time{},
 		assigned:   map[netip.Addr]int{},
 		inflight:   map[netip.Addr]bool{},
 		inflightTo: map[netip.Addr]int{},
@@ -174,7 +195,70 @@ func New(cfg Config) (*Recoverd, error) {
 		seen:       map[int]bool{},
 		started:    cfg.Now(),
 	}
+	if cfg.Store != nil {
+		g, err := cfg.Store.Generation()
+		if err != nil {
+			return nil, fmt.Errorf("recoverd: reading generation: %w", err)
+		}
+		if g > MaxGeneration {
+			r.log.Error("stored generation out of range; starting from 0", "generation", g)
+			g = 0
+		}
+		r.maxSeen = g
+	}
 	return r, nil
+}
+
+// ObserveGeneration records a generation seen in a grant, an order or a
+// peer's meta: the highest one is persisted before it is acted on, so a
+// node never follows an older leader after any sequence of crashes, and a
+// new leader starts above it. A leader that learns of a higher generation
+// than its own steps up above it (a node that refused its orders, or
+// gossiped what an earlier leader used). It returns ErrBadGeneration for a
+// value above MaxGeneration, which is ignored.
+func (r *Recoverd) ObserveGeneration(g uint64) error {
+	if g > MaxGeneration {
+		return fmt.Errorf("%w: %d", ErrBadGeneration, g)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if g <= r.maxSeen && !(r.leader && g > r.gen) {
+		return nil
+	}
+	return r.raiseLocked(g, true)
+}
+
+// raiseLocked makes g the highest generation seen and, with stepUp on a
+// leader whose own is not above it, steps up to g+1. Another leader's own
+// generation never makes a leader step up (two lock-less leaders would
+// outbid each other for ever; the lower one gives way in tick instead). The store is written under r.mu:
+// a bbolt commit is ~0.2 ms and happens once per election, and writing it
+// outside the lock would let two raises persist out of order.
+func (r *Recoverd) raiseLocked(g uint64, stepUp bool) error {
+	next := max(r.maxSeen, g)
+	lead := stepUp && r.leader && g > r.gen
+	if lead {
+		next = g + 1
+	}
+	if r.cfg.Store != nil && next > r.maxSeen {
+		if err := r.cfg.Store.SetGeneration(next); err != nil {
+			return fmt.Errorf("persisting generation %d: %w", next, err)
+		}
+	}
+	r.maxSeen = next
+	if lead {
+		r.log.Warn("stepping the generation up past one seen elsewhere", "seen", g, "generation", next)
+		r.gen = next
+	}
+	return nil
+}
+
+// HighestGeneration is the highest generation this node has seen (its
+// own as leader included): what it gossips, and the least it obeys.
+func (r *Recoverd) HighestGeneration() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.maxSeen
 }
 
 func (r *Recoverd) tunable(name string, def uint32) uint32 {
@@ -188,6 +272,10 @@ func (r *Recoverd) tunable(name string, def uint32) uint32 {
 func (r *Recoverd) LeaseTime() time.Duration {
 	return time.Duration(r.tunable("LeaseTime", 2)) * time.Second
 }
+
+// leaseTimeLocked is LeaseTime; the name says it is safe under r.mu
+// (Tunables has its own lock).
+func (r *Recoverd) leaseTimeLocked() time.Duration { return r.LeaseTime() }
 
 // Run elects and leads until ctx ends; then it gives up the lock.
 func (r *Recoverd) Run(ctx context.Context) error {
@@ -286,6 +374,16 @@ func (r *Recoverd) tick(ctx context.Context) {
 	r.peers = map[int]Peer{}
 	alive := 0
 	for _, p := range peers {
+		if p.Generation > MaxGeneration {
+			// Forged or corrupt: such a node leads nobody.
+			r.log.Debug("ignoring out-of-range generation", "pnn", p.PNN, "generation", p.Generation)
+			p.Generation, p.Leader = 0, -1
+		}
+		if p.Generation > r.maxSeen || r.leader && p.Generation > r.gen && p.Leader != p.PNN {
+			if err := r.raiseLocked(p.Generation, p.Leader != p.PNN); err != nil {
+				r.log.Error("recording generation", "err", err)
+			}
+		}
 		r.peers[p.PNN] = p
 		if p.Alive && slices.Contains(r.cfg.Nodes, p.PNN) {
 			alive++
@@ -361,18 +459,15 @@ func (r *Recoverd) tick(ctx context.Context) {
 }
 
 func (r *Recoverd) becomeLeader(lost <-chan struct{}, release func() error) {
-	gen := uint64(0)
-	if r.cfg.Store != nil {
-		if g, err := r.cfg.Store.Generation(); err == nil {
-			gen = g
-		}
-	}
+	// Above every generation this node has seen or stored, and every one
+	// its peers gossip (each gossips the highest it has seen).
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	gen := r.maxSeen
 	for _, p := range r.peers {
 		gen = max(gen, p.Generation)
 	}
 	gen++
-	r.mu.Unlock()
 	if r.cfg.Store != nil {
 		if err := r.cfg.Store.SetGeneration(gen); err != nil {
 			r.log.Error("persisting generation; not leading", "err", err)
@@ -380,8 +475,8 @@ func (r *Recoverd) becomeLeader(lost <-chan struct{}, release func() error) {
 			return
 		}
 	}
+	r.maxSeen = gen
 	now := r.now()
-	r.mu.Lock()
 	r.leader = true
 	r.gen = gen
 	r.leaderSince = now
@@ -390,6 +485,8 @@ func (r *Recoverd) becomeLeader(lost <-chan struct{}, release func() error) {
 	r.release = release
 	r.states = map[int]*NodeState{}
 	r.lastGrant = map[int]time.Time{}
+	r.grantEnd = map[int]time.Time{}
+	r.maxLease = r.leaseTimeLocked()
 	r.assigned = map[netip.Addr]int{}
 	r.suspect = map[netip.Addr]map[int]time.Time{}
 	r.failures = map[int][]time.Time{}
@@ -398,7 +495,6 @@ func (r *Recoverd) becomeLeader(lost <-chan struct{}, release func() error) {
 	r.canHost = map[int]bool{}
 	r.override = map[netip.Addr]map[int]override{}
 	r.runAt = now
-	r.mu.Unlock()
 	r.log.Info("this node is now the leader", "pnn", r.cfg.PNN, "generation", gen)
 }
 

@@ -25,8 +25,10 @@ type fakeCluster struct {
 	// leaseEnd: when an unreachable node's kernel has dropped its
 	// addresses (its lease ran out).
 	leaseEnd map[int]time.Time
-	unavail  map[int]bool // node's interfaces are down
-	ver      uint64       // order replies' versions (1000+ver): newer than any report
+	unavail  map[int]bool   // node's interfaces are down
+	ver      uint64         // order replies' versions (1000+ver): newer than any report
+	gens     map[int]uint64 // generation each node gossips
+	replyGen uint64         // generation order replies report
 }
 
 func (f *fakeCluster) Peers() []Peer {
@@ -34,7 +36,7 @@ func (f *fakeCluster) Peers() []Peer {
 	defer f.mu.Unlock()
 	var ps []Peer
 	for p, a := range f.alive {
-		ps = append(ps, Peer{PNN: p, Alive: a, Leader: -1})
+		ps = append(ps, Peer{PNN: p, Alive: a, Leader: -1, Generation: f.gens[p]})
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].PNN < ps[j].PNN })
 	return ps
@@ -66,7 +68,7 @@ func (f *fakeCluster) Request(_ context.Context, pnn int, kind string, payload [
 	f.ver++
 	v := f.ver
 	f.mu.Unlock()
-	return json.Marshal(OrderReply{Errors: []string{""}, Boot: 1, Version: 1000 + v})
+	return json.Marshal(OrderReply{Errors: []string{""}, Boot: 1, Version: 1000 + v, Generation: f.replyGen})
 }
 
 func (f *fakeCluster) Send(int, string, []byte, bool) error { return nil }
@@ -146,9 +148,16 @@ func roundRobin(in AllocInput) map[netip.Addr]int {
 
 func newTestLeader(t *testing.T, nodes int) (*Recoverd, *fakeCluster, *time.Time) {
 	t.Helper()
+	return newTestLeaderWith(t, nodes, mapTunables{"LeaseTime": 2}, nil)
+}
+
+// newTestLeaderWith is newTestLeader with the given tunables and
+// generation store (nil: none).
+func newTestLeaderWith(t *testing.T, nodes int, tun mapTunables, store GenerationStore) (*Recoverd, *fakeCluster, *time.Time) {
+	t.Helper()
 	now := time.Unix(1000, 0)
 	f := &fakeCluster{alive: map[int]bool{}, held: map[int]map[netip.Addr]bool{},
-		leaseEnd: map[int]time.Time{}, unavail: map[int]bool{}}
+		leaseEnd: map[int]time.Time{}, unavail: map[int]bool{}, gens: map[int]uint64{}}
 	var pnns []int
 	for i := range nodes {
 		f.alive[i] = true
@@ -157,7 +166,7 @@ func newTestLeader(t *testing.T, nodes int) (*Recoverd, *fakeCluster, *time.Time
 	}
 	r, err := New(Config{
 		PNN: 0, Nodes: pnns, Quorum: true, Transport: f,
-		Tunables: mapTunables{"LeaseTime": 2}, Allocate: roundRobin,
+		Tunables: tun, Allocate: roundRobin, Store: store,
 		Now: func() time.Time { return now },
 	})
 	if err != nil {

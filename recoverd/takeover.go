@@ -88,19 +88,23 @@ type plan struct {
 	canHost map[int]bool          // which nodes could host in this run
 }
 
+// safeTimeLocked is when pnn can hold nothing any more, once this leader
+// grants it nothing: the end of the lease this leader granted it, and no
+// earlier than the longest lease an earlier leader could have granted
+// (maxLease from this leader's start), plus LeaseMargin for the kernel.
 func (r *Recoverd) safeTimeLocked(pnn int) time.Time {
-	t := r.lastGrant[pnn]
-	if t.Before(r.leaderSince) {
-		t = r.leaderSince
+	t := r.leaderSince.Add(r.maxLease)
+	if e := r.grantEnd[pnn]; e.After(t) {
+		t = e
 	}
-	return t.Add(r.LeaseTime() + LeaseMargin)
+	return t.Add(LeaseMargin)
 }
 
 // hasLeaseLocked: the node renewed recently enough to have at least a
 // second of lease left, so it can add an address with a lifetime.
 func (r *Recoverd) hasLeaseLocked(pnn int, now time.Time) bool {
-	t, ok := r.lastGrant[pnn]
-	return ok && now.Sub(t) < r.LeaseTime()-time.Second-100*time.Millisecond
+	e, ok := r.grantEnd[pnn]
+	return ok && e.Sub(now) > time.Second+100*time.Millisecond
 }
 
 // computeLocked decides a run; it changes nothing.
@@ -554,6 +558,13 @@ func (r *Recoverd) order(ctx context.Context, pnn int, kind string, a netip.Addr
 	}
 	if err := json.Unmarshal(b, &rep); err != nil {
 		return rep, fmt.Errorf("decoding %s reply: %w", kind, err)
+	}
+	if rep.Generation > gen {
+		// The node follows a newer generation than this run's: step up
+		// above it, so the next run's orders are obeyed.
+		if err := r.ObserveGeneration(rep.Generation); err != nil {
+			r.log.Warn("order reply with a generation", "pnn", pnn, "err", err)
+		}
 	}
 	if len(rep.Errors) > 0 && rep.Errors[0] != "" {
 		return rep, &orderError{msg: rep.Errors[0], fault: len(rep.Faults) > 0 && rep.Faults[0]}
