@@ -24,7 +24,7 @@ var (
 // NodeMeta returns this node's encoded meta.
 func (d *delegate) NodeMeta(limit int) []byte {
 	d.m.mu.Lock()
-	b := encodeMeta(d.m.meta)
+	b := encodeMeta(d.m.meta, d.m.boot)
 	d.m.mu.Unlock()
 	if len(b) > limit {
 		// Cannot happen (maxMetaSize is far below memberlist's 512), and
@@ -34,10 +34,11 @@ func (d *delegate) NodeMeta(limit int) []byte {
 	return b
 }
 
-// NotifyMsg takes a frame off the wire: a reply is matched to its request
-// here, anything else is served on a goroutine of its own.
+// NotifyMsg drops memberlist user messages: their sender is unknown, so
+// our frames travel on our own channel (transport.go), and whoever sends
+// one of these is not a node of ours or is forging.
 func (d *delegate) NotifyMsg(b []byte) {
-	d.m.receive(slices.Clone(b))
+	d.m.warnRefused("memberlist user message", "dropping message", "reason", "a memberlist user message, whose sender is unknown")
 }
 
 // GetBroadcasts: we queue no broadcasts of our own.
@@ -80,13 +81,14 @@ func (d *delegate) MergeRemoteState(b []byte, join bool) {
 
 // NotifyAlive refuses nodes that are not ours: a name other than "pnn-N",
 // a meta that does not decode or names another PNN, an address that is not
-// a configured peer. memberlist then ignores the node (and logs why).
+// node N's (Config.Nodes) or not a configured peer (Config.Peers).
+// memberlist then ignores the node (and logs why).
 func (d *delegate) NotifyAlive(n *memberlist.Node) error {
 	pnn, ok := parsePNN(n.Name)
 	if !ok {
 		return fmt.Errorf("node name %q is not pnn-N", n.Name)
 	}
-	meta, err := decodeMeta(n.Meta)
+	meta, _, err := decodeMeta(n.Meta)
 	if err != nil {
 		return err
 	}
@@ -99,6 +101,12 @@ func (d *delegate) NotifyAlive(n *memberlist.Node) error {
 		return nil
 	}
 	ap, ok := nodeAddr(n)
+	if d.m.nodeAddrs != nil {
+		if want, known := d.m.nodeAddrs[pnn]; !ok || !known || ap != want {
+			return fmt.Errorf("address %v is not pnn %d's", ap, pnn)
+		}
+		return nil
+	}
 	if !ok || !d.m.peerSet[ap] {
 		return fmt.Errorf("address %v is not a configured peer", ap)
 	}
@@ -119,10 +127,14 @@ func (m *Member) noteNode(kind EventKind, n *memberlist.Node) {
 	}
 	p := Peer{PNN: pnn, Alive: kind != Leave}
 	p.Addr, _ = nodeAddr(n)
-	meta, err := decodeMeta(n.Meta)
+	meta, boot, err := decodeMeta(n.Meta)
 	switch {
 	case err == nil:
 		p.Meta = meta
+		if pnn != m.cfg.PNN {
+			// A new run retires the old one's messages (seal.go).
+			m.replay.sawBoot(pnn, boot)
+		}
 	case kind == Leave:
 		m.mu.Lock()
 		p.Meta = m.peers[pnn].Meta
@@ -148,9 +160,11 @@ func (m *Member) noteNode(kind EventKind, n *memberlist.Node) {
 		node.Addr = slices.Clone(n.Addr)
 		node.Meta = slices.Clone(n.Meta)
 		m.nodes[pnn] = node
+		if err == nil {
+			m.boots[pnn] = boot
+		}
 	}
-	m.queue = append(m.queue, Event{Kind: kind, Peer: p})
-	wake(m.eventWake)
+	m.queueEvent(Event{Kind: kind, Peer: p})
 	switch kind {
 	case Join:
 		m.log.Info("node joined", "pnn", pnn, "addr", p.Addr)

@@ -95,16 +95,16 @@ func TestDecodeFrameErrors(t *testing.T) {
 
 func FuzzDecodeFrame(f *testing.F) {
 	f.Add((&frame{flags: flagReply, from: 1, id: 7, kind: "lease", payload: []byte("ok")}).encode())
-	f.Add(encodeMeta(Meta{PNN: 1, Leader: NoLeader}))
+	f.Add(encodeMeta(Meta{PNN: 1, Leader: NoLeader}, 9))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if fr, err := decodeFrame(b); err == nil {
 			if again, err := decodeFrame(fr.encode()); err != nil || again.kind != fr.kind || !bytes.Equal(again.payload, fr.payload) {
 				t.Errorf("re-decoding %+v: %+v, %v", fr, again, err)
 			}
 		}
-		if m, err := decodeMeta(b); err == nil {
-			if again, err := decodeMeta(encodeMeta(m)); err != nil || again != m {
-				t.Errorf("re-decoding meta %+v: %+v, %v", m, again, err)
+		if m, boot, err := decodeMeta(b); err == nil {
+			if again, againBoot, err := decodeMeta(encodeMeta(m, boot)); err != nil || again != m || againBoot != boot {
+				t.Errorf("re-decoding meta %+v, %d: %+v, %d, %v", m, boot, again, againBoot, err)
 			}
 		}
 		decodeState(b)
@@ -117,26 +117,35 @@ func TestMetaRoundTrip(t *testing.T) {
 		{PNN: 3, Flags: nodeflag.Unhealthy | nodeflag.Banned, Generation: 42, Leader: 0},
 		{PNN: maxPNN, Flags: 0xffffffff, Generation: 1<<64 - 1, Leader: maxPNN},
 	}
+	const boot = 1<<64 - 1
 	for _, m := range tests {
-		b := encodeMeta(m)
+		b := encodeMeta(m, boot)
 		if len(b) > maxMetaSize || len(b) > memberlist.MetaMaxSize {
 			t.Errorf("encodeMeta(%+v) is %d bytes, over %d", m, len(b), maxMetaSize)
 		}
-		got, err := decodeMeta(b)
-		if err != nil || got != m {
-			t.Errorf("decodeMeta(encodeMeta(%+v)) = %+v, %v", m, got, err)
+		got, gotBoot, err := decodeMeta(b)
+		if err != nil || got != m || gotBoot != boot {
+			t.Errorf("decodeMeta(encodeMeta(%+v, %d)) = %+v, %d, %v", m, uint64(boot), got, gotBoot, err)
 		}
 		// A later version's appended fields are ignored.
-		if got, err := decodeMeta(append(b, 1, 2, 3)); err != nil || got != m {
-			t.Errorf("decodeMeta(encodeMeta(%+v)+extra) = %+v, %v", m, got, err)
+		if got, gotBoot, err := decodeMeta(append(b, 1, 2, 3)); err != nil || got != m || gotBoot != boot {
+			t.Errorf("decodeMeta(encodeMeta(%+v)+extra) = %+v, %d, %v", m, got, gotBoot, err)
 		}
 	}
-	if got := encodeMeta(Meta{PNN: 1, Flags: nodeflag.Unhealthy, Generation: 5, Leader: NoLeader}); !bytes.Equal(got, []byte{1, 1, 2, 5, 1}) {
-		t.Errorf("encodeMeta = %x, want 0101020501", got)
+	if got := encodeMeta(Meta{PNN: 1, Flags: nodeflag.Unhealthy, Generation: 5, Leader: NoLeader}, 9); !bytes.Equal(got, []byte{1, 1, 2, 5, 1, 9}) {
+		t.Errorf("encodeMeta = %x, want 010102050109", got)
 	}
-	for _, b := range [][]byte{nil, {2, 1, 2, 5, 1}, {1, 1, 2, 5}, {1, 1, 2, 5, 3}, {1, 0x80}} {
-		if m, err := decodeMeta(b); err == nil {
-			t.Errorf("decodeMeta(%x) = %+v, want an error", b, m)
+	for _, b := range [][]byte{
+		nil,
+		{2, 1, 2, 5, 1, 9},
+		{1, 1, 2, 5},
+		{1, 1, 2, 5, 3, 9},
+		{1, 0x80},
+		{1, 1, 2, 5, 1},    // no run id: a node from before sealing
+		{1, 1, 2, 5, 1, 0}, // run id 0
+	} {
+		if m, boot, err := decodeMeta(b); err == nil {
+			t.Errorf("decodeMeta(%x) = %+v, %d, want an error", b, m, boot)
 		}
 	}
 }

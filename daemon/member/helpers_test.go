@@ -147,7 +147,7 @@ func fastConfig(c *Config) {
 }
 
 // newCluster makes n nodes named pnn-0..n-1 on net (nil: a new testNet),
-// each with every other node as peer, and starts them unless start is
+// each with every node in Config.Nodes, without a key (Insecure), and starts them unless start is
 // false. tune may change each Config.
 func newCluster(t *testing.T, net *testNet, name string, n int, start bool, tune func(*Config)) *cluster {
 	t.Helper()
@@ -160,11 +160,12 @@ func newCluster(t *testing.T, net *testNet, name string, n int, start bool, tune
 		c.nodes = append(c.nodes, &testNode{t: t, tr: net.newTransport(fmt.Sprintf("%s-%d", name, i))})
 	}
 	for i, nd := range c.nodes {
-		nd.cfg = Config{Cluster: name, PNN: i, Transport: nd.tr, Logger: c.logs.logger(fmt.Sprintf("%s/%d", name, i))}
+		// No key: MockNetwork is no network, and memberlist's encryption
+		// has tests of its own (real_test.go); frames are still sealed.
+		nd.cfg = Config{Cluster: name, PNN: i, Transport: nd.tr, Insecure: true, Logger: c.logs.logger(fmt.Sprintf("%s/%d", name, i))}
+		nd.cfg.Nodes = make(map[int]netip.AddrPort)
 		for j, other := range c.nodes {
-			if j != i {
-				nd.cfg.Peers = append(nd.cfg.Peers, other.tr.addrPort())
-			}
+			nd.cfg.Nodes[j] = other.tr.addrPort()
 		}
 		fastConfig(&nd.cfg)
 		if tune != nil {

@@ -8,7 +8,16 @@
 //
 // A node's memberlist name is "pnn-N"; nodes with other names, with a meta
 // that does not decode or names another PNN, or at an address that is not
-// one of Config.Peers are refused (memberlist's AliveDelegate).
+// node N's in Config.Nodes (with Config.Peers: not one of them) are refused
+// (memberlist's AliveDelegate).
+//
+// Node-to-node messages do not ride in memberlist's user messages, whose
+// receiver cannot tell who sent them: they are frames on a channel of our
+// own multiplexed on the gossip port (transport.go), sealed with AES-GCM
+// under the cluster key, accepted only from the address of the node they
+// name as sender, and refused when replayed (seal.go). A cluster of more
+// than one node needs a key unless Config.Insecure says otherwise; keys
+// rotate without a restart (SetKeys).
 //
 // Lifecycle: New checks the Config and starts nothing; Run creates the
 // memberlist (binds the UDP and TCP port), joins the peers, keeps joining
@@ -18,8 +27,11 @@
 package member
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log"
@@ -48,13 +60,28 @@ type Config struct {
 	// Required with the real transport, and must be a specific address:
 	// peers know this node by it. Ignored when Transport is set.
 	Bind netip.AddrPort
-	// Peers are every other node's private address and port. A node at an
-	// address not listed here is refused.
+	// Nodes maps every other node's PNN to its private address and gossip
+	// port (this node's own entry, if present, is ignored; with the real
+	// transport it must be Bind). A node is refused at any address but its
+	// own, and a message is accepted only from the address of the node it
+	// names as sender. Set Nodes or Peers, not both.
+	Nodes map[int]netip.AddrPort
+	// Peers are every other node's private address and port, without
+	// their PNNs: a node at an address not listed here is refused, but a
+	// node's address is then only what memberlist says it is, so a key
+	// holder could speak for a dead node from another peer's address.
+	//
+	// Deprecated: set Nodes.
 	Peers []netip.AddrPort
-	// Key, if set, encrypts and authenticates all gossip (AES-GCM with
-	// memberlist's SecretKey); 16, 24 or 32 bytes. The label alone
-	// separates clusters but authenticates nothing.
+	// Key encrypts and authenticates all gossip (AES-GCM with memberlist's
+	// keyring) and seals node-to-node messages; 16, 24 or 32 bytes. A
+	// cluster of more than one node needs one unless Insecure is set. The
+	// label alone separates clusters but authenticates nothing.
 	Key []byte
+	// Insecure allows a cluster of more than one node without Key: any host
+	// that can send to the gossip port can then join and send messages as
+	// any node. New logs a warning saying so.
+	Insecure bool
 
 	// Failure detection and gossip; 0 means the LAN-tuned default, which
 	// detects a dead node in about 0.8 s (measured.md §4, "t2").
@@ -98,11 +125,17 @@ const (
 	// maxInflight bounds handler goroutines; messages beyond are dropped
 	// (a request then times out at the sender) and a warning is logged.
 	maxInflight = 1024
-	// maxBestEffort is the largest best-effort frame: memberlist's
-	// UDPBufferSize, the payload of one packet on a 1500-byte MTU.
+	// maxBestEffort is the largest best-effort datagram, sealed frame and
+	// magic byte included (sealOverhead+1 more than the frame):
+	// memberlist's UDPBufferSize, the payload of one packet on a 1500-byte
+	// MTU.
 	maxBestEffort = 1400
 	// maxReliable is memberlist's limit for a reliable user message.
 	maxReliable = 20 << 20
+	// maxQueuedEvents bounds the events waiting for a reader of Events;
+	// beyond it the oldest is dropped. Updates of a node coalesce with
+	// its queued event, so only joins and leaves pile up.
+	maxQueuedEvents = 1024
 )
 
 // Peer is one node as this node sees it.
@@ -175,6 +208,15 @@ type Member struct {
 	log     *slog.Logger
 	name    string
 	peerSet map[netip.AddrPort]bool
+	// nodeAddrs is Config.Nodes without this node; nil with Config.Peers.
+	nodeAddrs map[int]netip.AddrPort
+	// boot is this Member's run id, random and non-zero: it tells peers
+	// which run of this node a message was for, or from (seal.go).
+	boot   uint64
+	sealer atomic.Pointer[sealer] // seals frames; replaced by SetKeys
+	replay *replayGuard
+	// keyMu serialises SetKeys.
+	keyMu sync.Mutex
 
 	closing   chan struct{} // closed by Close
 	closeOnce sync.Once
@@ -211,6 +253,15 @@ type Member struct {
 	localState  func() []byte
 	remoteState func(pnn int, state []byte)
 	joinErr     map[netip.AddrPort]string // last join failure logged per peer
+	tr          *frameTransport           // set by Run
+	// keys are the cluster keys, primary first; none when insecure.
+	keys    [][]byte
+	keyring *memberlist.Keyring // memberlist's, once running with a key
+	seq     map[int]uint64      // last sequence number sent to each PNN
+	boots   map[int]uint64      // each node's run id, from its meta
+	// dropped counts events dropped from a full queue.
+	dropped  uint64
+	lastWarn map[string]time.Time // per reason a message was refused
 }
 
 type runState int
@@ -248,10 +299,10 @@ func New(cfg Config) (*Member, error) {
 			return nil, fmt.Errorf("member: Bind %v: want this node's private address and port", cfg.Bind)
 		}
 	}
-	switch len(cfg.Key) {
-	case 0, 16, 24, 32:
-	default:
-		return nil, fmt.Errorf("member: key is %d bytes, want 16, 24 or 32", len(cfg.Key))
+	if len(cfg.Key) > 0 {
+		if err := checkKey(cfg.Key); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.ProbeInterval < 0 || cfg.ProbeTimeout < 0 || cfg.SuspicionMult < 0 ||
 		cfg.GossipInterval < 0 || cfg.RejoinInterval < 0 || cfg.PushPullInterval < 0 {
@@ -283,6 +334,27 @@ func New(cfg Config) (*Member, error) {
 	}
 	cfg.Key = slices.Clone(cfg.Key)
 	bind := unmap(cfg.Bind)
+	var nodeAddrs map[int]netip.AddrPort
+	if cfg.Nodes != nil {
+		if len(cfg.Peers) > 0 {
+			return nil, errors.New("member: both Nodes and Peers set; want Nodes")
+		}
+		nodeAddrs = make(map[int]netip.AddrPort, len(cfg.Nodes))
+		for _, pnn := range slices.Sorted(maps.Keys(cfg.Nodes)) {
+			a := unmap(cfg.Nodes[pnn])
+			switch {
+			case pnn < 0 || pnn > maxPNN:
+				return nil, fmt.Errorf("member: node PNN %d out of range", pnn)
+			case pnn == cfg.PNN:
+				if cfg.Transport == nil && a != bind {
+					return nil, fmt.Errorf("member: this node's address %v in Nodes is not Bind %v", a, bind)
+				}
+				continue
+			}
+			nodeAddrs[pnn] = a
+			cfg.Peers = append(cfg.Peers, a)
+		}
+	}
 	peerSet := make(map[netip.AddrPort]bool, len(cfg.Peers))
 	peers := make([]netip.AddrPort, 0, len(cfg.Peers))
 	for _, p := range cfg.Peers {
@@ -300,13 +372,48 @@ func New(cfg Config) (*Member, error) {
 	}
 	cfg.Peers = peers
 	cfg.Bind = bind
+	if cfg.Nodes != nil {
+		cfg.Nodes = maps.Clone(cfg.Nodes) // and Peers are its addresses, by PNN
+	}
+	logger := cfg.Logger.With("component", "member")
+	var keys [][]byte
+	frameKey := insecureKey
+	switch {
+	case len(cfg.Key) > 0:
+		keys = [][]byte{cfg.Key}
+		frameKey = cfg.Key
+	case len(peers) > 0 && !cfg.Insecure:
+		return nil, fmt.Errorf("member: no gossip key for a cluster of %d nodes: "+
+			"any host on the private network could join it and order its nodes about "+
+			"(set a key, or Insecure to run without one)", len(peers)+1)
+	case len(peers) > 0:
+		logger.Warn("gossip is not authenticated: any host on the private network can control this cluster " +
+			"(set a gossip key file)")
+	}
+	s, err := newSealer(cfg.Cluster, [][]byte{frameKey})
+	if err != nil {
+		return nil, err
+	}
+	var boot [8]byte
+	for binary.BigEndian.Uint64(boot[:]) == 0 {
+		if _, err := rand.Read(boot[:]); err != nil {
+			return nil, fmt.Errorf("member: run id: %w", err)
+		}
+	}
 
 	stopCtx, stop := context.WithCancel(context.Background())
-	return &Member{
+	m := &Member{
 		cfg:       cfg,
-		log:       cfg.Logger.With("component", "member"),
+		log:       logger,
 		name:      nodeName(cfg.PNN),
 		peerSet:   peerSet,
+		nodeAddrs: nodeAddrs,
+		boot:      binary.BigEndian.Uint64(boot[:]),
+		replay:    newReplayGuard(),
+		keys:      keys,
+		seq:       make(map[int]uint64),
+		boots:     make(map[int]uint64),
+		lastWarn:  make(map[string]time.Time),
 		closing:   make(chan struct{}),
 		done:      make(chan struct{}),
 		events:    make(chan Event),
@@ -323,7 +430,9 @@ func New(cfg Config) (*Member, error) {
 		pending:  make(map[uint64]*call),
 		remote:   make(map[int][]byte),
 		joinErr:  make(map[netip.AddrPort]string),
-	}, nil
+	}
+	m.sealer.Store(s)
+	return m, nil
 }
 
 func unmap(ap netip.AddrPort) netip.AddrPort {
@@ -333,21 +442,49 @@ func unmap(ap netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
+// newTransport makes the transport memberlist and our frames share:
+// Config.Transport, or UDP and TCP on Bind.
+func (m *Member) newTransport() (*frameTransport, error) {
+	inner := m.cfg.Transport
+	if inner == nil {
+		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+			BindAddrs: []string{m.cfg.Bind.Addr().String()},
+			BindPort:  int(m.cfg.Bind.Port()),
+			Logger:    m.memberlistLogger(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		inner = nt
+	}
+	return newFrameTransport(inner, m.receiveSealed, m.log), nil
+}
+
+func (m *Member) memberlistLogger() *log.Logger {
+	return log.New(logWriter{m.cfg.Logger.With("component", "memberlist")}, "", 0)
+}
+
 // memberlistConfig builds a fresh memberlist configuration (memberlist
-// writes into it).
-func (m *Member) memberlistConfig() *memberlist.Config {
+// writes into it) for transport tr and keys (primary first; none: no
+// encryption).
+func (m *Member) memberlistConfig(tr *frameTransport, keys [][]byte) (*memberlist.Config, error) {
 	c := memberlist.DefaultLANConfig()
 	c.Name = m.name
-	if m.cfg.Transport != nil {
-		c.Transport = m.cfg.Transport
-	} else {
+	c.Transport = tr
+	if m.cfg.Transport == nil {
 		c.BindAddr = m.cfg.Bind.Addr().String()
 		c.BindPort = int(m.cfg.Bind.Port())
 		c.AdvertiseAddr = c.BindAddr
 		c.AdvertisePort = c.BindPort
 	}
 	c.Label = m.cfg.Cluster
-	c.SecretKey = slices.Clone(m.cfg.Key)
+	if len(keys) > 0 {
+		kr, err := memberlist.NewKeyring(cloneKeys(keys[1:]), slices.Clone(keys[0]))
+		if err != nil {
+			return nil, fmt.Errorf("member: keyring: %w", err)
+		}
+		c.Keyring = kr
+	}
 	c.ProbeInterval = m.cfg.ProbeInterval
 	c.ProbeTimeout = m.cfg.ProbeTimeout
 	c.SuspicionMult = m.cfg.SuspicionMult
@@ -363,8 +500,16 @@ func (m *Member) memberlistConfig() *memberlist.Config {
 	c.Delegate = d
 	c.Events = d
 	c.Alive = d
-	c.Logger = log.New(logWriter{m.cfg.Logger.With("component", "memberlist")}, "", 0)
-	return c
+	c.Logger = m.memberlistLogger()
+	return c, nil
+}
+
+func cloneKeys(keys [][]byte) [][]byte {
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		out[i] = slices.Clone(k)
+	}
+	return out
 }
 
 // Run creates the memberlist, joins the peers and keeps joining those it
@@ -389,19 +534,20 @@ func (m *Member) Run(ctx context.Context) error {
 	go m.deliverEvents()
 	go m.deliverStates()
 
-	ml, err := memberlist.Create(m.memberlistConfig())
+	// keyMu: a SetKeys now would change keys under us.
+	m.keyMu.Lock()
+	ml, tr, err := m.create()
+	m.keyMu.Unlock()
 	if err != nil {
 		m.shutdown()
 		return fmt.Errorf("starting memberlist: %w", err)
 	}
 	m.mu.Lock()
-	m.ml = ml
-	m.mu.Unlock()
-	m.mu.Lock()
 	self := m.peers[m.cfg.PNN] // Create reported our own join
+	encrypted := len(m.keys) > 0
 	m.mu.Unlock()
 	m.log.Info("membership started", "cluster", m.cfg.Cluster, "pnn", m.cfg.PNN,
-		"addr", self.Addr, "peers", len(m.cfg.Peers), "encrypted", len(m.cfg.Key) > 0)
+		"addr", self.Addr, "peers", len(m.cfg.Peers), "encrypted", encrypted)
 
 	ticker := time.NewTicker(m.cfg.RejoinInterval)
 	defer ticker.Stop()
@@ -440,12 +586,40 @@ loop:
 	if err := ml.Shutdown(); err != nil {
 		m.log.Warn("shutting down memberlist", "err", err)
 	}
+	tr.Shutdown() // memberlist did; this waits for nothing more, but says so
 	if joining != nil {
 		<-joining
 	}
 	m.shutdown()
 	m.log.Info("membership stopped")
 	return nil
+}
+
+// create starts the transport and memberlist. Call it with keyMu held.
+func (m *Member) create() (*memberlist.Memberlist, *frameTransport, error) {
+	tr, err := m.newTransport()
+	if err != nil {
+		return nil, nil, err
+	}
+	m.mu.Lock()
+	keys := cloneKeys(m.keys)
+	m.tr = tr
+	m.mu.Unlock()
+	c, err := m.memberlistConfig(tr, keys)
+	if err != nil {
+		tr.Shutdown()
+		return nil, nil, err
+	}
+	ml, err := memberlist.Create(c)
+	if err != nil {
+		tr.Shutdown()
+		return nil, nil, err
+	}
+	m.mu.Lock()
+	m.ml = ml
+	m.keyring = c.Keyring
+	m.mu.Unlock()
+	return ml, tr, nil
 }
 
 // shutdown stops everything but memberlist: fails outstanding requests,
@@ -595,10 +769,38 @@ func (m *Member) Members() []Peer {
 	return out
 }
 
-// Events returns the channel of membership changes. Events are queued
-// without bound and never dropped, so memberlist is never blocked; the
-// reader must keep reading. The channel is closed when the Member stops.
+// Events returns the channel of membership changes. Events wait in a
+// queue, so memberlist is never blocked: an Update of a node whose last
+// queued event is a Join or an Update is merged into that event (which
+// then carries the newer Peer), and beyond maxQueuedEvents (1024) the
+// oldest event is dropped (and counted in a Debug log). A reader that
+// reads late thus still sees every node's latest state, but not every
+// step. The channel is closed when the Member stops.
 func (m *Member) Events() <-chan Event { return m.events }
+
+// queueEvent queues ev for Events. Call it with mu held.
+func (m *Member) queueEvent(ev Event) {
+	if ev.Kind == Update {
+		for i := len(m.queue) - 1; i >= 0; i-- {
+			if m.queue[i].Peer.PNN != ev.Peer.PNN {
+				continue
+			}
+			if m.queue[i].Kind != Leave {
+				m.queue[i].Peer = ev.Peer
+				return
+			}
+			break
+		}
+	}
+	if len(m.queue) >= maxQueuedEvents {
+		m.dropped++
+		m.log.Debug("nobody reads events: dropping the oldest", "event", m.queue[0].Kind, "pnn", m.queue[0].Peer.PNN, "dropped", m.dropped)
+		m.queue[0] = Event{}
+		m.queue = m.queue[1:]
+	}
+	m.queue = append(m.queue, ev)
+	wake(m.eventWake)
+}
 
 // SetLocalState sets the function whose bytes this node sends in every
 // push/pull (at join, and every PushPullInterval with one random peer).
@@ -620,7 +822,9 @@ func (m *Member) OnRemoteState(fn func(pnn int, state []byte)) {
 	m.remoteState = fn
 }
 
-// deliverEvents moves queued events to the Events channel.
+// deliverEvents moves queued events to the Events channel. It takes an
+// event off the queue before it waits to send it (queueEvent changes and
+// drops queued events), so one event more than the queue holds may wait.
 func (m *Member) deliverEvents() {
 	defer m.wg.Done()
 	for {
@@ -631,6 +835,8 @@ func (m *Member) deliverEvents() {
 		)
 		if has {
 			ev = m.queue[0]
+			m.queue[0] = Event{}
+			m.queue = m.queue[1:]
 		}
 		m.mu.Unlock()
 		if !has {
@@ -643,14 +849,64 @@ func (m *Member) deliverEvents() {
 		}
 		select {
 		case m.events <- ev:
-			m.mu.Lock()
-			m.queue[0] = Event{}
-			m.queue = m.queue[1:]
-			m.mu.Unlock()
 		case <-m.stopCtx.Done():
 			return
 		}
 	}
+}
+
+// SetKeys installs the cluster keys without a restart: primary seals
+// messages and encrypts gossip from now on, every key given is accepted,
+// and keys not given are removed, from memberlist's keyring and from
+// message sealing alike. Rotate in three steps, each on every node before
+// the next: SetKeys(old, new) (install), SetKeys(new, old) (use),
+// SetKeys(new) (remove). Keys are 16, 24 or 32 bytes. A Member running
+// without a key (Insecure) cannot start using one: restart it with a key.
+func (m *Member) SetKeys(primary []byte, others ...[]byte) error {
+	keys := [][]byte{slices.Clone(primary)}
+	for _, k := range others {
+		if !slices.ContainsFunc(keys, func(have []byte) bool { return bytes.Equal(have, k) }) {
+			keys = append(keys, slices.Clone(k))
+		}
+	}
+	s, err := newSealer(m.cfg.Cluster, keys)
+	if err != nil {
+		return err
+	}
+	m.keyMu.Lock()
+	defer m.keyMu.Unlock()
+	m.mu.Lock()
+	state, kr, had := m.state, m.keyring, len(m.keys) > 0
+	m.mu.Unlock()
+	switch {
+	case state == stateStopped:
+		return ErrClosed
+	case state == stateRunning && !had:
+		return errors.New("member: running without a key: restart with one to use keys")
+	}
+	if kr != nil {
+		for _, k := range keys {
+			if err := kr.AddKey(slices.Clone(k)); err != nil {
+				return fmt.Errorf("member: installing key: %w", err)
+			}
+		}
+		if err := kr.UseKey(keys[0]); err != nil {
+			return fmt.Errorf("member: using key: %w", err)
+		}
+		for _, k := range cloneKeys(kr.GetKeys()) {
+			if !slices.ContainsFunc(keys, func(want []byte) bool { return bytes.Equal(want, k) }) {
+				if err := kr.RemoveKey(k); err != nil {
+					return fmt.Errorf("member: removing key: %w", err)
+				}
+			}
+		}
+	}
+	m.mu.Lock()
+	m.keys = keys
+	m.mu.Unlock()
+	m.sealer.Store(s)
+	m.log.Info("cluster keys set", "keys", len(keys))
+	return nil
 }
 
 // deliverStates hands push/pull states to the OnRemoteState function.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -315,10 +316,10 @@ func TestLabelIsolation(t *testing.T) {
 	a := newCluster(t, net, "alpha", 2, false, nil)
 	b := newCluster(t, net, "beta", 2, false, nil)
 	for _, nd := range a.nodes {
-		nd.cfg.Peers = append(nd.cfg.Peers, b.addrs()...)
+		nd.cfg.Nodes, nd.cfg.Peers = nil, slices.DeleteFunc(append(a.addrs(), b.addrs()...), func(ap netip.AddrPort) bool { return ap == nd.tr.addrPort() })
 	}
 	for _, nd := range b.nodes {
-		nd.cfg.Peers = append(nd.cfg.Peers, a.addrs()...)
+		nd.cfg.Nodes, nd.cfg.Peers = nil, slices.DeleteFunc(append(b.addrs(), a.addrs()...), func(ap netip.AddrPort) bool { return ap == nd.tr.addrPort() })
 	}
 	for _, nd := range append(a.nodes, b.nodes...) {
 		nd.newMember()
@@ -353,7 +354,7 @@ func TestRefusesForeignNodes(t *testing.T) {
 		conf.Name = name
 		conf.Label = "prod"
 		conf.Transport = tr
-		conf.Delegate = metaDelegate(encodeMeta(Meta{PNN: 1, Leader: NoLeader}))
+		conf.Delegate = metaDelegate(encodeMeta(Meta{PNN: 1, Leader: NoLeader}, 1))
 		conf.Logger = nil
 		conf.LogOutput = c.logs
 		ml, err := memberlist.Create(conf)
@@ -439,7 +440,7 @@ func TestLifecycle(t *testing.T) {
 
 func TestNewChecks(t *testing.T) {
 	ap := netip.MustParseAddrPort
-	ok := Config{Cluster: "prod", Bind: ap("198.18.0.1:7946"), Peers: []netip.AddrPort{ap("198.18.0.2:7946")}}
+	ok := Config{Cluster: "prod", Bind: ap("198.18.0.1:7946"), Peers: []netip.AddrPort{ap("198.18.0.2:7946")}, Key: make([]byte, 32)}
 	tests := []struct {
 		name string
 		edit func(*Config)

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/netip"
 	"runtime/debug"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 // Handle registers fn for messages of kind, requests and one-way messages
@@ -35,11 +39,12 @@ func checkKind(kind string) error {
 }
 
 // Send sends a one-way message to pnn's handler for kind. Reliable sends
-// over TCP (memberlist SendReliable; a new connection per message, about
-// 1-3 ms on a LAN): a nil error means the peer received it. Otherwise it
-// is one UDP packet (SendBestEffort), which may be lost, and the frame must
-// fit in 1400 bytes. A message to this node's own PNN is dispatched
-// locally. Messages are not ordered: each is served on its own goroutine.
+// over TCP (a new connection per message, about 1-3 ms on a LAN): a nil
+// error means the peer received and accepted it (it authenticated it). Otherwise it
+// is one UDP packet, which may be lost, and the sealed frame must fit in
+// 1400 bytes (about 1330 of payload). A message to this node's own PNN is
+// dispatched locally. Messages are not ordered: each is served on its own
+// goroutine.
 func (m *Member) Send(pnn int, kind string, payload []byte, reliable bool) error {
 	if err := checkKind(kind); err != nil {
 		return err
@@ -122,48 +127,117 @@ func expired(ctx context.Context) error {
 	return nil
 }
 
-// sendFrame sends f to pnn, or dispatches it locally when pnn is us.
+// sendFrame seals f and sends it to pnn over our channel of the gossip
+// port (transport.go), or dispatches it locally when pnn is us.
 func (m *Member) sendFrame(pnn int, f *frame, reliable bool) error {
 	b := f.encode()
 	switch {
-	case !reliable && len(b) > maxBestEffort:
-		return fmt.Errorf("best-effort message of %d bytes, limit %d: send it reliably", len(b), maxBestEffort)
+	case !reliable && 1+sealOverhead+len(b) > maxBestEffort:
+		return fmt.Errorf("best-effort message of %d bytes, limit %d: send it reliably", len(b), maxBestEffort-1-sealOverhead)
 	case len(b) > maxReliable:
 		return fmt.Errorf("message of %d bytes, limit %d", len(b), maxReliable)
 	}
 	m.mu.Lock()
-	state, ml := m.state, m.ml
-	m.mu.Unlock()
-	switch {
-	case state == stateStopped:
-		return ErrClosed
-	case state == stateNew || ml == nil:
-		return ErrNotRunning
-	}
-	if pnn == m.cfg.PNN {
-		m.receive(b)
+	state, ml, tr := m.state, m.ml, m.tr
+	if state != stateRunning || ml == nil || pnn == m.cfg.PNN {
+		m.mu.Unlock()
+		switch {
+		case state == stateStopped:
+			return ErrClosed
+		case state == stateNew || ml == nil:
+			return ErrNotRunning
+		}
+		local, err := decodeFrame(b) // a copy: the handler owns its payload
+		if err != nil {
+			return err
+		}
+		m.deliver(local)
 		return nil
 	}
-	m.mu.Lock()
 	node, ok := m.nodes[pnn]
+	dest := m.boots[pnn]
+	m.seq[pnn]++
+	env := envelope{boot: m.boot, seq: m.seq[pnn], dest: dest}
 	m.mu.Unlock()
-	if !ok {
+	if !ok || dest == 0 {
 		return fmt.Errorf("pnn %d: %w", pnn, ErrUnknownPeer)
 	}
+	sealed := m.sealer.Load().seal(env, b)
+	a := memberlist.Address{Addr: node.Address(), Name: node.Name}
 	if reliable {
-		return ml.SendReliable(&node, b)
+		return tr.sendStream(a, sealed)
 	}
-	return ml.SendBestEffort(&node, b)
+	return tr.sendPacket(a, sealed)
 }
 
-// receive handles a frame b it owns: a reply goes to its waiting Request,
-// anything else to its handler on a new goroutine. It never blocks.
-func (m *Member) receive(b []byte) {
+// receiveSealed takes a sealed frame from src off our channel (it owns
+// sealed) and delivers it if it is authentic, from the node it names, and
+// new (seal.go). It never blocks; nil means delivered.
+func (m *Member) receiveSealed(src netip.AddrPort, stream bool, sealed []byte) error {
+	env, b, err := m.sealer.Load().open(sealed)
+	if err != nil {
+		m.warnRefused("open", "dropping message", "from", src, "err", err)
+		return err
+	}
+	if env.dest != m.boot {
+		// Sent before this node restarted, by a peer that has not yet seen
+		// its new meta, or replayed from then.
+		m.log.Debug("dropping message", "from", src, "err", errWrongDest)
+		return errWrongDest
+	}
 	f, err := decodeFrame(b)
 	if err != nil {
-		m.log.Warn("dropping message", "err", err)
-		return
+		m.warnRefused("decode", "dropping message", "from", src, "err", err)
+		return err
 	}
+	if f.from == m.cfg.PNN || !sourceMatches(f.from, src, stream, m.addrs()) {
+		err := fmt.Errorf("claims to be from pnn %d", f.from)
+		m.warnRefused("source", "dropping forged message", "from", src, "kind", f.kind, "err", err)
+		return err
+	}
+	if err := m.replay.check(f.from, env.boot, env.seq); err != nil {
+		m.warnRefused("replay", "dropping message", "pnn", f.from, "from", src, "kind", f.kind, "err", err)
+		return err
+	}
+	m.deliver(f)
+	return nil
+}
+
+// addrs returns every other node's gossip address by PNN: Config.Nodes,
+// or with Config.Peers the alive members' addresses.
+func (m *Member) addrs() map[int]netip.AddrPort {
+	if m.nodeAddrs != nil {
+		return m.nodeAddrs
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[int]netip.AddrPort, len(m.nodes))
+	for pnn, n := range m.nodes {
+		if a, ok := nodeAddr(&n); ok && pnn != m.cfg.PNN {
+			out[pnn] = a
+		}
+	}
+	return out
+}
+
+// warnRefused logs a refused message at Warn, but at most once a second
+// per reason (the rest at Debug), so a flood of forged packets cannot
+// flood the log.
+func (m *Member) warnRefused(reason, msg string, args ...any) {
+	level := slog.LevelDebug
+	now := time.Now()
+	m.mu.Lock()
+	if now.Sub(m.lastWarn[reason]) >= time.Second {
+		m.lastWarn[reason] = now
+		level = slog.LevelWarn
+	}
+	m.mu.Unlock()
+	m.log.Log(context.Background(), level, msg, args...)
+}
+
+// deliver handles a frame: a reply goes to its waiting Request, anything
+// else to its handler on a new goroutine. It never blocks.
+func (m *Member) deliver(f frame) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.state != stateRunning {

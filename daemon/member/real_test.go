@@ -38,7 +38,8 @@ func realPair(t *testing.T, k0, k1 []byte) *cluster {
 	addrs := []netip.AddrPort{freeAddr(t), freeAddr(t)}
 	for i, key := range [][]byte{k0, k1} {
 		nd := &testNode{t: t, cfg: Config{
-			Cluster: "prod", PNN: i, Bind: addrs[i], Peers: []netip.AddrPort{addrs[1-i]}, Key: key,
+			Cluster: "prod", PNN: i, Bind: addrs[i], Nodes: map[int]netip.AddrPort{0: addrs[0], 1: addrs[1]}, Key: key,
+			Insecure: key == nil,
 			Logger: c.logs.logger(string(rune('0' + i))),
 		}}
 		fastConfig(&nd.cfg)
