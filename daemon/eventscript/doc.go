@@ -1,7 +1,7 @@
 // Package eventscript runs the event scripts in events.d, as CTDB's event
 // daemon runs the "legacy" component, and keeps the last result of each
-// event. It owns the scripts' processes: nothing it starts outlives an
-// event's deadline.
+// event. It owns the scripts' processes: nothing a script starts
+// outlives the script.
 //
 // # The script contract
 //
@@ -70,11 +70,38 @@
 // set, is then run as `DEBUGSCRIPT PID EVENT` (at most 10 s, its output
 // logged), after which the script's whole process group gets SIGTERM, and
 // SIGKILL after Config.KillGrace (default 500 ms) or as soon as the script
-// itself has exited, whichever is first: processes the script left in its
-// group do not survive it. A process that must outlive its script (a
-// service the script starts) must leave the group (setsid) and close its
-// stdout and stderr. A script that takes more than half the timeout is
+// itself has exited, whichever is first; then everything else it started
+// is killed (below). A script that takes more than half the timeout is
 // logged as slow even when it succeeds.
+//
+// Left-behind processes. When a script ends, however it ends (exit 0, an
+// error, killed at the timeout, cancelled), every process it started and
+// that still runs gets SIGKILL, before its result is returned: children
+// in its process group, and also those that left it (setsid, double
+// forks, `nohup cmd &`). Event scripts are not a way to start daemons. A
+// service a script needs must be started through the init system
+// (`systemctl start`, `service`): systemd starts it from PID 1 in its own
+// cgroup, so it is not the script's. A process in the middle of such a
+// hand-over (`systemctl` itself) is the script's and must have finished
+// before the script exits.
+//
+// How they are found (Config.Reaper): by default each script runs in a
+// cgroup v1 freezer cgroup of its own, `ctdb-go/PID-N` under ctdbd's own
+// freezer cgroup (ctdbd as root with /sys/fs/cgroup/freezer mounted);
+// nothing escapes it. The script is in it from its first instruction
+// (forked by a thread of ctdbd that is in the cgroup for the fork only).
+// After the script: if the cgroup is empty (one read), nothing to do;
+// else it is frozen, everything in it gets SIGKILL, it is thawed, and Run
+// waits until it is empty (at most 5 s; a process stuck in the kernel is
+// logged as an error). Cgroups are reused from run to run; Close removes
+// them, and a later ctdbd removes empty ones left by one that is gone.
+// Without a usable freezer hierarchy (not root, cgroup v2 only, a
+// container), every script gets CTDB_EVENT_RUN_ID=PID-N in its
+// environment, inherited by its descendants, and after the script every
+// process whose /proc/PID/environ holds that value gets SIGKILL, scan
+// after scan until none is left. That misses a process that cleared or
+// replaced its environment (env -i, daemons that sanitise it) and one
+// ctdbd may not read (another user's setuid program).
 //
 // Preemption. `monitor` is special: any other event starting cancels a
 // running monitor (its process group is killed at once, the run's status

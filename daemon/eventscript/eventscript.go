@@ -58,6 +58,15 @@ type Config struct {
 	// DebugScript, if set, runs as `DebugScript PID EVENT` when a script
 	// times out, before it is killed (ctdb.conf [event] debug script).
 	DebugScript string
+	// Reaper is how the processes a script leaves behind are found and
+	// killed when it ends; ReaperAuto (the zero value) means a freezer
+	// cgroup when one can be made, else the environment mark. ReaperCgroup
+	// makes New fail when no cgroup can be made.
+	Reaper Reaper
+	// CgroupRoot is the cgroup v1 freezer hierarchy for ReaperCgroup; ""
+	// means DefaultCgroupRoot. The run cgroups go in ctdb-go/PID-N under
+	// ctdbd's own cgroup there.
+	CgroupRoot string
 	// Store keeps the last result of each event; nil keeps them in memory.
 	Store ResultStore
 	// Logger; nil discards.
@@ -74,6 +83,7 @@ type Runner struct {
 	debugScript string
 	store       ResultStore
 	log         *slog.Logger
+	reap        *reaper
 
 	// mu guards the fields below it.
 	mu      sync.Mutex
@@ -145,6 +155,16 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	log := cfg.Logger.With("component", "eventscript")
+	reap, mode, err := newReaper(cfg.Reaper, cfg.CgroupRoot)
+	switch {
+	case reap == nil:
+		return nil, fmt.Errorf("eventscript: reaper %v: %w", cfg.Reaper, err)
+	case err != nil:
+		log.Info("left-behind script processes found by their environment", "reaper", mode, "why_not_cgroup", err)
+	default:
+		log.Debug("left-behind script processes found by", "reaper", mode)
+	}
 	// Later entries win in exec, so CTDB_BASE overrides Env and Env
 	// overrides ctdbd's own environment.
 	env := append(os.Environ(), cfg.Env...)
@@ -157,13 +177,28 @@ func New(cfg Config) (*Runner, error) {
 		killGrace:   cfg.KillGrace,
 		debugScript: cfg.DebugScript,
 		store:       cfg.Store,
-		log:         cfg.Logger.With("component", "eventscript"),
+		log:         log,
+		reap:        reap,
 		timeout:     cfg.Timeout,
 		last:        make(map[string]Result),
 		pending:     make(map[string]Result),
 	}
 	r.stored = sync.NewCond(&r.mu)
 	return r, nil
+}
+
+// Close removes the run cgroups the Runner made. Call it when no event
+// runs any more; it is a no-op with ReaperEnv.
+func (r *Runner) Close() {
+	r.reap.close()
+}
+
+// Reaper returns the mechanism in use (never ReaperAuto).
+func (r *Runner) Reaper() Reaper {
+	if r.reap.pool != nil {
+		return ReaperCgroup
+	}
+	return ReaperEnv
 }
 
 // SetTimeout changes the event timeout for runs started later (`ctdb

@@ -19,7 +19,8 @@ import (
 )
 
 // runScript runs one script to its end, or kills its process group when
-// ctx ends first.
+// ctx ends first; either way, it then kills every process the script
+// started (see reaper).
 //
 // How the kill is made safe: the script is its own process-group leader
 // (Setpgid), and its exit is noticed with waitid(WNOWAIT), which leaves it
@@ -45,23 +46,28 @@ func (r *Runner) runScript(ctx context.Context, s script, event string, args []s
 		sr.State, sr.ExitCode, sr.Err = ScriptCannotRun, errnoOf(err, syscall.EIO), fmt.Sprintf("creating output pipe: %v", err)
 		return sr
 	}
+	rn := r.reap.begin()
 	cmd := exec.Command(s.path, append([]string{event}, args...)...)
-	cmd.Env = r.env
-	if extra := envFrom(ctx); len(extra) > 0 {
-		cmd.Env = append(slices.Clip(r.env), extra...)
-	}
+	// The run's mark comes last, so it wins over one inherited from a
+	// ctdbd started by an event script (tests do that).
+	cmd.Env = append(append(slices.Clip(r.env), envFrom(ctx)...), RunIDEnv+"="+rn.id)
 	cmd.Stdout, cmd.Stderr = pw, pw // one pipe: lines stay in order
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	err = cmd.Start()
+	placeErr, err := r.reap.start(rn, cmd)
 	pw.Close()
+	if placeErr != nil {
+		log.Warn("event script not confined to its cgroup; its processes are found by their environment", "err", placeErr)
+	}
 	if err != nil {
 		pr.Close()
+		r.reap.end(rn) // returns the cgroup to the pool; nothing ran
 		sr.Duration = time.Since(sr.Start)
 		sr.State, sr.ExitCode, sr.Err = ScriptCannotRun, errnoOf(err, syscall.ENOEXEC), strerror(err)
 		log.Warn("event script cannot run", "err", err)
 		return sr
 	}
 	pid := cmd.Process.Pid
+	rn.leader = pid
 	log.Debug("event script started", "pid", pid)
 
 	out := &tailBuffer{max: r.outputCap}
@@ -96,9 +102,15 @@ func (r *Runner) runScript(ctx context.Context, s script, event string, args []s
 		}
 		kill(pid, syscall.SIGKILL)
 		<-exited
-		// The leader is a zombie now; its group ID is still ours. Kill
-		// what it left behind.
-		kill(pid, syscall.SIGKILL)
+	}
+	// The leader is a zombie now; its group ID is still ours. Kill what
+	// it left behind: its group, then everything it started, wherever it
+	// went (setsid, double fork).
+	kill(pid, syscall.SIGKILL)
+	if n, err := r.reap.end(rn); err != nil {
+		log.Error("processes the event script left behind survive", "killed", n, "err", err)
+	} else if n > 0 {
+		log.Warn("killed processes the event script left behind", "killed", n)
 	}
 	err = cmd.Wait() // reaps the zombie
 	sr.Duration = time.Since(sr.Start)
