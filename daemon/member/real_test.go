@@ -40,7 +40,7 @@ func realPair(t *testing.T, k0, k1 []byte) *cluster {
 		nd := &testNode{t: t, cfg: Config{
 			Cluster: "prod", PNN: i, Bind: addrs[i], Nodes: map[int]netip.AddrPort{0: addrs[0], 1: addrs[1]}, Key: key,
 			Insecure: key == nil,
-			Logger: c.logs.logger(string(rune('0' + i))),
+			Logger:   c.logs.logger(string(rune('0' + i))),
 		}}
 		fastConfig(&nd.cfg)
 		nd.newMember()
