@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func TestNew(t *testing.T) {
@@ -18,12 +19,18 @@ func TestNew(t *testing.T) {
 	}{
 		{spec: "", want: None{}},
 		{spec: "  ", want: None{}},
-		{spec: "/shared/ctdb/.lock", want: &fileLocker{path: "/shared/ctdb/.lock", recheck: 5 * time.Second}},
+		{spec: "/shared/ctdb/.lock", want: &fileLocker{path: "/shared/ctdb/.lock", timeout: 10 * time.Second,
+			recheck: 5 * time.Second, checkTimeout: 10 * time.Second}},
 		{spec: "!/usr/libexec/ctdb/ctdb_mutex_fcntl_helper /shared/lock",
 			want: &helperLocker{spec: "!/usr/libexec/ctdb/ctdb_mutex_fcntl_helper /shared/lock",
-				argv: []string{"/usr/libexec/ctdb/ctdb_mutex_fcntl_helper", "/shared/lock"}, timeout: 120 * time.Second}},
+				argv: []string{"/usr/libexec/ctdb/ctdb_mutex_fcntl_helper", "/shared/lock"}, timeout: 10 * time.Second,
+				recheck: 5 * time.Second, checkTimeout: 10 * time.Second}},
 		{spec: "!/bin/helper  a\tb \t c", want: &helperLocker{spec: "!/bin/helper  a\tb \t c",
-			argv: []string{"/bin/helper", "a", "b", "c"}, timeout: 120 * time.Second}},
+			argv: []string{"/bin/helper", "a", "b", "c"}, timeout: 10 * time.Second,
+			recheck: 5 * time.Second, checkTimeout: 10 * time.Second}},
+		{spec: "!/usr/sbin/ctdbd --lock-helper /shared/lock", want: &helperLocker{spec: "!/usr/sbin/ctdbd --lock-helper /shared/lock",
+			argv: []string{"/usr/sbin/ctdbd", "--lock-helper", "/shared/lock"}, timeout: 10 * time.Second,
+			self: true, recheck: 5 * time.Second, checkTimeout: 10 * time.Second}},
 		{spec: "etcd://10.0.0.1:2379/ctdb", wantErr: "etcd cluster lock not supported yet"},
 		{spec: "!", wantErr: "no helper command"},
 		{spec: "! \t", wantErr: "no helper command"},
@@ -48,10 +55,15 @@ func TestNew(t *testing.T) {
 			case *helperLocker:
 				l.log = nil
 			}
-			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(fileLocker{}, helperLocker{})); diff != "" {
+			opts := []cmp.Option{cmp.AllowUnexported(fileLocker{}, helperLocker{}),
+				cmpopts.IgnoreFields(fileLocker{}, "open", "hung", "checkHook")}
+			if diff := cmp.Diff(tt.want, got, opts...); diff != "" {
 				t.Errorf("New(%q) (-want +got):\n%s", tt.spec, diff)
 			}
 		})
+	}
+	if l, _ := New("!/bin/h", Options{HelperTimeout: time.Minute}); l.(*helperLocker).timeout != time.Minute {
+		t.Error("HelperTimeout not used as LockTimeout")
 	}
 	if _, err := New("/x", Options{HelperTimeout: -1}); err == nil {
 		t.Error("New with a negative timeout = nil error, want one")

@@ -26,11 +26,24 @@ import (
 // recheck uses stat(2) on the path, and its test lock on byte 1 goes
 // through the held descriptor. (ctdb_mutex_fcntl_helper forks a child for
 // its checks for the same reason.)
+//
+// On a hung cluster filesystem open, fcntl, stat and close may not return.
+// They run on goroutines of their own that TryLock, the recheck and
+// Release stop waiting for after their bounds; such a goroutine stays
+// blocked until the filesystem answers (it cannot be killed), so a
+// locker starts no second attempt while one is still blocked.
 type fileLocker struct {
 	path         string
+	timeout      time.Duration // Options.LockTimeout
 	recheck      time.Duration
 	checkTimeout time.Duration
 	log          *slog.Logger
+	// open opens (creating) the lock file: a seam, tests make it hang.
+	open func(path string) (*os.File, error)
+	// hung is set while an attempt that TryLock gave up on still runs.
+	hung atomic.Bool
+	// checkHook, if set, runs at the start of every recheck (tests).
+	checkHook func()
 }
 
 func (l *fileLocker) String() string { return l.path }
@@ -54,11 +67,14 @@ var held = struct {
 
 // TryLock opens (creating it if need be) and locks the file. Open and
 // lock run on a goroutine of their own: on a hung cluster filesystem they
-// may never return, and TryLock then returns when ctx ends (a lock taken
-// after that is released at once).
+// may never return, and TryLock then returns when ctx ends or after
+// LockTimeout (a lock taken after that is released at once).
 func (l *fileLocker) TryLock(ctx context.Context) (Held, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if l.hung.Load() {
+		return nil, fmt.Errorf("locking %s: an earlier attempt has not returned (hung filesystem?): %w", l.path, ErrTimeout)
 	}
 	type result struct {
 		h   *fileHeld
@@ -69,7 +85,21 @@ func (l *fileLocker) TryLock(ctx context.Context) (Held, error) {
 		h, err := l.lock()
 		ch <- result{h, err}
 	}()
+	timer := time.NewTimer(l.timeout)
+	defer timer.Stop()
+	abandon := func() {
+		l.hung.Store(true)
+		go func() {
+			if r := <-ch; r.h != nil {
+				r.h.unlock()
+			}
+			l.hung.Store(false)
+		}()
+	}
 	select {
+	case <-timer.C:
+		abandon()
+		return nil, fmt.Errorf("locking %s: no answer after %v: %w", l.path, l.timeout, ErrTimeout)
 	case r := <-ch:
 		if r.err != nil {
 			return nil, r.err
@@ -78,11 +108,7 @@ func (l *fileLocker) TryLock(ctx context.Context) (Held, error) {
 		l.log.Info("cluster lock taken", "lock", l.path)
 		return r.h, nil
 	case <-ctx.Done():
-		go func() {
-			if r := <-ch; r.h != nil {
-				r.h.unlock()
-			}
-		}()
+		abandon()
 		return nil, fmt.Errorf("locking %s: %w", l.path, ctx.Err())
 	}
 }
@@ -95,7 +121,7 @@ func (l *fileLocker) lock() (*fileHeld, error) {
 			return nil, ErrContention // by this process, maybe through another path
 		}
 	}
-	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := l.open(l.path)
 	if err != nil {
 		return nil, fmt.Errorf("opening cluster lock file: %w", err)
 	}
@@ -150,14 +176,29 @@ func (h *fileHeld) Lost() <-chan struct{} { return h.lost }
 func (h *fileHeld) start() { go h.watch() }
 
 // Release stops the recheck and closes the file, which drops the lock.
+// Closing may hang on a hung filesystem: Release then returns an error
+// after LockTimeout, and the close completes (and the lock goes) when the
+// filesystem answers.
 func (h *fileHeld) Release() error {
+	var err error
 	h.once.Do(func() {
 		close(h.stop)
-		<-h.done
-		h.unlock()
-		h.l.log.Info("cluster lock released", "lock", h.l.path)
+		<-h.done // the recheck waits for nothing once stop is closed
+		unlocked := make(chan struct{})
+		go func() {
+			h.unlock()
+			close(unlocked)
+		}()
+		timer := time.NewTimer(h.l.timeout)
+		defer timer.Stop()
+		select {
+		case <-unlocked:
+			h.l.log.Info("cluster lock released", "lock", h.l.path)
+		case <-timer.C:
+			err = fmt.Errorf("releasing cluster lock %s: close did not return within %v", h.l.path, h.l.timeout)
+		}
 	})
-	return nil
+	return err
 }
 
 // unlock closes every descriptor of the file, dropping the lock, and
@@ -192,8 +233,10 @@ func (h *fileHeld) watch() {
 		}
 		if err := h.checkWithTimeout(); err != nil {
 			h.l.log.Warn("cluster lock lost", "lock", h.l.path, "err", err)
-			h.unlock()
 			close(h.lost)
+			// Closing may hang as the check did: not on this goroutine,
+			// which Release waits for.
+			go h.unlock()
 			return
 		}
 		h.checks.Add(1)
@@ -201,18 +244,20 @@ func (h *fileHeld) watch() {
 }
 
 func (h *fileHeld) checkWithTimeout() error {
-	if h.l.checkTimeout == 0 {
-		return h.check()
-	}
 	ch := make(chan error, 1)
-	go func() { ch <- h.check() }()
+	go func() {
+		if h.l.checkHook != nil {
+			h.l.checkHook()
+		}
+		ch <- h.check()
+	}()
 	t := time.NewTimer(h.l.checkTimeout)
 	defer t.Stop()
 	select {
 	case err := <-ch:
 		return err
 	case <-t.C:
-		return fmt.Errorf("check took longer than %v", h.l.checkTimeout)
+		return fmt.Errorf("check took longer than %v (hung filesystem?): %w", h.l.checkTimeout, ErrTimeout)
 	case <-h.stop:
 		return nil
 	}

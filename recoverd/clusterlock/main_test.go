@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -29,6 +30,8 @@ import (
 //	helper FILE  a mutex helper in Go, like ctdb_mutex_fcntl_helper: write
 //	             '0', '1' or '3' and, holding the lock, wait for SIGTERM
 //	holder SPEC  take SPEC with this package, print "held", wait forever
+//	selfhelper [--lock-helper] FILE       RunFcntlHelper
+//	selfhelper-hang [--lock-helper] FILE  the same; its second check hangs
 const childEnv = "CLUSTERLOCK_CHILD"
 
 func TestMain(m *testing.M) {
@@ -46,9 +49,27 @@ func TestMain(m *testing.M) {
 	case "holder":
 		childHolder(os.Args[1])
 	case "selfhelper":
-		os.Exit(RunFcntlHelper(os.Args[1], os.Stdout, os.Stderr))
+		os.Exit(RunFcntlHelper(helperPath(), os.Stdout, os.Stderr))
+	case "selfhelper-hang":
+		// Its second check hangs, as on a filesystem gone away.
+		cfg := helperConfigFromEnv(os.Stderr)
+		var n atomic.Int32
+		cfg.checkHook = func() {
+			if n.Add(1) >= 2 {
+				select {}
+			}
+		}
+		os.Exit(runFcntlHelper(helperPath(), os.Stdout, os.Stderr, cfg))
 	}
 	os.Exit(0)
+}
+
+// helperPath is the FILE of "[--lock-helper] FILE".
+func helperPath() string {
+	if len(os.Args) > 2 && os.Args[1] == HelperFlag {
+		return os.Args[2]
+	}
+	return os.Args[1]
 }
 
 // noLeaks waits for the package's goroutines (rechecks, helper readers

@@ -31,15 +31,53 @@ func SelfHelperSpec(spec, exe string) string {
 	return "!" + exe + " " + HelperFlag + " " + spec
 }
 
-// helperPoll is how often the helper checks its parent and the file.
+// helperPoll is how often the helper checks its parent.
 const helperPoll = 100 * time.Millisecond
+
+// helperConfig is what RunFcntlHelper reads from its environment, and
+// the tests' seam.
+type helperConfig struct {
+	recheck      time.Duration // between checks of the lock
+	checkTimeout time.Duration // one check takes longer: give up the lock
+	checkHook    func()        // runs before each check (tests)
+}
 
 // RunFcntlHelper is the lock helper's main: it takes an fcntl write lock on
 // byte 0 of path and answers with CTDB's protocol on stdout ('0' taken,
 // '1' contention, '3' error), then holds the lock until SIGTERM, until its
-// parent exits or is stopped, or until path no longer names the locked
-// file. It returns the exit code.
+// parent exits or is stopped, or until a check fails. It returns the exit
+// code.
+//
+// Every RecheckInterval ($CTDB_LOCK_HELPER_RECHECK, default 5 s) it checks
+// that path still names the locked file and that the lock manager answers
+// (a test lock on byte 1), and writes another '0' when the check passed,
+// so that ctdbd knows the lock is confirmed (CTDB ignores bytes after
+// the first). A check that takes longer than CheckTimeout
+// ($CTDB_LOCK_HELPER_CHECK_TIMEOUT, default 10 s) ends the helper: the
+// lock cannot be confirmed. The check runs on a goroutine of its own, so
+// a system call hung on the filesystem does not stop the helper from
+// watching its parent or giving up; if the hung call keeps the process
+// from exiting, ctdbd misses the '0's and kills it.
 func RunFcntlHelper(path string, stdout, stderr io.Writer) int {
+	return runFcntlHelper(path, stdout, stderr, helperConfigFromEnv(stderr))
+}
+
+// helperConfigFromEnv reads the helper's intervals from its environment.
+func helperConfigFromEnv(stderr io.Writer) helperConfig {
+	cfg := helperConfig{recheck: defaultRecheckInterval, checkTimeout: defaultCheckTimeout}
+	for env, d := range map[string]*time.Duration{helperRecheckEnv: &cfg.recheck, helperCheckTimeoutEnv: &cfg.checkTimeout} {
+		if v := os.Getenv(env); v != "" {
+			if x, err := time.ParseDuration(v); err == nil && x > 0 {
+				*d = x
+			} else {
+				fmt.Fprintf(stderr, "ignoring %s=%q: want a positive duration\n", env, v)
+			}
+		}
+	}
+	return cfg
+}
+
+func runFcntlHelper(path string, stdout, stderr io.Writer, cfg helperConfig) int {
 	ppid := os.Getppid()
 	answer := func(c byte) { _, _ = stdout.Write([]byte{c}) }
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -71,11 +109,23 @@ func RunFcntlHelper(path string, stdout, stderr io.Writer) int {
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	tick := time.NewTicker(helperPoll)
 	defer tick.Stop()
-	lastCheck := time.Now()
+	var (
+		checked   chan error // non-nil while a check runs
+		checkFrom time.Time  // when it started
+		lastCheck = time.Now()
+	)
 	for {
 		select {
 		case <-sig:
 			return 0
+		case err := <-checked:
+			checked = nil
+			if err != nil {
+				fmt.Fprintf(stderr, "cluster lock file %s: %v: releasing\n", path, err)
+				return 0
+			}
+			answer('0') // confirmed
+			continue
 		case <-tick.C:
 		}
 		if os.Getppid() != ppid {
@@ -86,15 +136,48 @@ func RunFcntlHelper(path string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "ctdbd is stopped (state %c): releasing the cluster lock\n", s)
 			return 0
 		}
-		if time.Since(lastCheck) >= 5*time.Second {
-			lastCheck = time.Now()
-			var now unix.Stat_t
-			if err := unix.Stat(path, &now); err != nil || now.Ino != st.Ino || now.Dev != st.Dev {
-				fmt.Fprintf(stderr, "cluster lock file %s was removed or replaced: releasing\n", path)
-				return 0
-			}
+		now := time.Now()
+		if checked != nil && now.Sub(checkFrom) > cfg.checkTimeout {
+			fmt.Fprintf(stderr, "checking cluster lock file %s took longer than %v (hung filesystem?): releasing\n", path, cfg.checkTimeout)
+			return 1
+		}
+		if checked == nil && now.Sub(lastCheck) >= cfg.recheck {
+			lastCheck, checkFrom = now, now
+			checked = make(chan error, 1)
+			go func(ch chan<- error) {
+				if cfg.checkHook != nil {
+					cfg.checkHook()
+				}
+				ch <- checkFile(path, f, st)
+			}(checked)
 		}
 	}
+}
+
+// checkFile is ctdb_mutex_fcntl_helper's check, and a test lock on byte 1
+// through the held descriptor (a stat may be answered from the attribute
+// cache; a lock request reaches the lock manager).
+func checkFile(path string, f *os.File, locked unix.Stat_t) error {
+	var now unix.Stat_t
+	if err := unix.Stat(path, &now); err != nil {
+		return fmt.Errorf("removed: %w", err)
+	}
+	if now.Ino != locked.Ino || now.Dev != locked.Dev {
+		return errors.New("replaced (inode changed)")
+	}
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: 1, Len: 1}
+	switch err := unix.FcntlFlock(f.Fd(), unix.F_SETLK, &lk); {
+	case err == nil:
+		lk.Type = unix.F_UNLCK
+		if err := unix.FcntlFlock(f.Fd(), unix.F_SETLK, &lk); err != nil {
+			return fmt.Errorf("test unlock of byte 1: %w", err)
+		}
+	case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES):
+		// Another node's check holds it: the lock manager answered.
+	default:
+		return fmt.Errorf("test lock on byte 1: %w", err)
+	}
+	return nil
 }
 
 // procState is the state letter of a process from /proc/PID/stat; 0 if
