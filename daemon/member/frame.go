@@ -37,13 +37,15 @@ func parsePNN(name string) (int, bool) {
 	return int(n), true
 }
 
-// A frame is one node-to-node user message. Every memberlist user message
-// of ours, reliable (TCP) or best effort (UDP), is one frame:
+// A frame is one node-to-node message. Every message of ours, reliable
+// (TCP) or best effort (UDP), is one frame, sealed (seal.go) and sent on
+// our channel of the gossip port (transport.go):
 //
 //	byte     version, 1
 //	byte     flags: 0x01 request (the sender waits for a reply),
 //	         0x02 reply, 0x04 error (a reply whose payload is the error text)
-//	uvarint  sender PNN (memberlist does not tell a receiver who sent a message)
+//	uvarint  sender PNN (authenticated by the seal, and accepted only from
+//	         that node's address)
 //	uvarint  request id, 0 for a one-way message; a reply carries its request's
 //	uvarint  timeout: milliseconds the requester will wait, 0 for none
 //	uvarint  length of kind, then kind (1-255 bytes; a reply repeats it)

@@ -98,8 +98,13 @@ type Config struct {
 	// it for clusters above 32 nodes.
 	PushPullInterval time.Duration
 
-	// Transport carries memberlist's packets and streams; nil means the
-	// real UDP+TCP transport on Bind. Tests use memberlist.MockNetwork.
+	// Transport carries memberlist's packets and streams, and our
+	// messages; nil means the real UDP+TCP transport on Bind. Tests use
+	// memberlist.MockNetwork. It must give each packet's and stream's true
+	// source (Packet.From, RemoteAddr) as "ip:port": a message whose
+	// source is unknown is refused, and a bare MockTransport's streams
+	// (net.Pipe) have none, so only best-effort messages cross a bare
+	// MockNetwork (testnet_test.go has one with addresses).
 	Transport memberlist.Transport
 	Logger    *slog.Logger // nil means slog.Default()
 }
@@ -536,7 +541,7 @@ func (m *Member) Run(ctx context.Context) error {
 
 	// keyMu: a SetKeys now would change keys under us.
 	m.keyMu.Lock()
-	ml, tr, err := m.create()
+	ml, err := m.create()
 	m.keyMu.Unlock()
 	if err != nil {
 		m.shutdown()
@@ -586,7 +591,6 @@ loop:
 	if err := ml.Shutdown(); err != nil {
 		m.log.Warn("shutting down memberlist", "err", err)
 	}
-	tr.Shutdown() // memberlist did; this waits for nothing more, but says so
 	if joining != nil {
 		<-joining
 	}
@@ -595,11 +599,12 @@ loop:
 	return nil
 }
 
-// create starts the transport and memberlist. Call it with keyMu held.
-func (m *Member) create() (*memberlist.Memberlist, *frameTransport, error) {
+// create starts the transport and memberlist, which shuts the transport
+// down with itself. Call it with keyMu held.
+func (m *Member) create() (*memberlist.Memberlist, error) {
 	tr, err := m.newTransport()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	m.mu.Lock()
 	keys := cloneKeys(m.keys)
@@ -608,18 +613,18 @@ func (m *Member) create() (*memberlist.Memberlist, *frameTransport, error) {
 	c, err := m.memberlistConfig(tr, keys)
 	if err != nil {
 		tr.Shutdown()
-		return nil, nil, err
+		return nil, err
 	}
 	ml, err := memberlist.Create(c)
 	if err != nil {
-		tr.Shutdown()
-		return nil, nil, err
+		tr.Shutdown() // not always done by memberlist on failure
+		return nil, err
 	}
 	m.mu.Lock()
 	m.ml = ml
 	m.keyring = c.Keyring
 	m.mu.Unlock()
-	return ml, tr, nil
+	return ml, nil
 }
 
 // shutdown stops everything but memberlist: fails outstanding requests,

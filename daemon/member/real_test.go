@@ -70,6 +70,41 @@ func TestRealTransport(t *testing.T) {
 	}
 }
 
+func TestRealTransportRefusesStrangers(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	c := realPair(t, key, key)
+	got := make(chan msg, 10)
+	c.nodes[0].m.Handle("note", func(ctx context.Context, from int, p []byte) ([]byte, error) {
+		got <- msg{from, string(p)}
+		return nil, nil
+	})
+	c.waitAlive([]int{0, 1}, 0, 1)
+	waitFor(t, "pnn 1 to know pnn 0's run id", func() bool {
+		c.nodes[1].m.mu.Lock()
+		defer c.nodes[1].m.mu.Unlock()
+		return c.nodes[1].m.boots[0] != 0
+	})
+	// A key holder on pnn 1's host, but not on its gossip port, claims to
+	// be pnn 1 over UDP.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	forged := forge(c.nodes[1], 0, frame{from: 1, kind: "note", payload: []byte("forged")}, nil, nil)
+	if _, err := pc.WriteTo(append([]byte{frameMagic}, forged...), net.UDPAddrFromAddrPort(c.nodes[0].cfg.Bind)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "pnn 0 to drop the forged packet", func() bool { return c.logs.count("claims to be from pnn 1") == 1 })
+	// The real pnn 1 gets through, over UDP and TCP.
+	for _, reliable := range []bool{false, true} {
+		if err := c.nodes[1].m.Send(0, "note", []byte("real"), reliable); err != nil {
+			t.Fatalf("Send(reliable %v) = %v", reliable, err)
+		}
+		c.expect(got, msg{1, "real"})
+	}
+}
+
 func TestKeyMismatch(t *testing.T) {
 	tests := []struct {
 		name   string
