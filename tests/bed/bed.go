@@ -83,7 +83,9 @@ type Config struct {
 	// nil means 198.18.1.1-6/24. They must lie in 198.18.0.0/15 outside
 	// the private 198.18.0.0/24 and not be the client's 198.18.1.200.
 	PublicAddrs []netip.Prefix
-	// Bin is the directory holding ctdbd and ctdb; "" means <repo>/bin.
+	// Bin is the directory holding ctdbd and ctdb; "" means
+	// $CTDB_BED_BIN, or <repo>/bin when that is unset (set it to run the
+	// tests against another build, e.g. an older commit's).
 	Bin string
 	// RepoDir is the repository root (events.d is read from it); ""
 	// means the nearest directory above the working directory whose
@@ -143,6 +145,9 @@ type Bed struct {
 
 	sw, cl string   // switch and client namespaces
 	nodes  []string // node namespaces
+	// intruder is the intruder's namespace (AddIntruder), "" until made.
+	// Written once under mu, before any use of it.
+	intruder string
 	macs   []net.HardwareAddr
 
 	// handles holds an open namespace handle and netlink handle per
@@ -257,6 +262,9 @@ func (c *Config) fill() error {
 			return err
 		}
 		c.RepoDir = d
+	}
+	if c.Bin == "" {
+		c.Bin = os.Getenv("CTDB_BED_BIN")
 	}
 	if c.Bin == "" {
 		c.Bin = filepath.Join(c.RepoDir, "bin")
@@ -612,9 +620,16 @@ func (b *Bed) Nodes() int { return b.cfg.Nodes }
 // Config is the bed's configuration with its defaults filled in.
 func (b *Bed) Config() Config { return b.cfg }
 
-// Namespaces lists every namespace of the bed: switch, client, nodes.
+// Namespaces lists every namespace of the bed: switch, client, nodes,
+// and the intruder once AddIntruder made it.
 func (b *Bed) Namespaces() []string {
-	return append([]string{b.sw, b.cl}, b.nodes...)
+	ns := append([]string{b.sw, b.cl}, b.nodes...)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.intruder != "" {
+		ns = append(ns, b.intruder)
+	}
+	return ns
 }
 
 // NodeNS is node i's namespace name.
