@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -35,110 +34,6 @@ func lifetime(leaseExp, now time.Time) time.Duration {
 // after it (see addWithinLease).
 const lifetimeMargin = 100 * time.Millisecond
 
-// leaseSend is one lease request: when and to whom it was sent.
-type leaseSend struct {
-	at     time.Time
-	leader int
-}
-
-// leaseLoop renews this node's lease with the leader every
-// LeaseRenewIntervalMs. The node remembers when it sent each request and,
-// on the grant, extends its lease to that send time + LeaseTime.
-func (d *Daemon) leaseLoop(ctx context.Context) {
-	for {
-		iv := d.tun.LeaseRenewInterval()
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(iv):
-		}
-		leader, _ := d.rec.Leader()
-		if leader < 0 {
-			continue
-		}
-		now := time.Now()
-		d.mu.Lock()
-		d.seq++
-		seq := d.seq
-		d.sent[seq] = leaseSend{at: now, leader: leader}
-		for s, t := range d.sent {
-			if now.Sub(t.at) > 10*time.Second {
-				delete(d.sent, s)
-			}
-		}
-		req := recoverd.LeaseRequest{PNN: d.pnn, Seq: seq, Generation: d.rec.HighestGeneration(),
-			StateBoot: d.boot, StateVersion: d.version, LeaseTime: d.leaseTime()}
-		d.mu.Unlock()
-		if leader == d.pnn {
-			if g, ok := d.rec.HandleLease(req); ok {
-				d.onGrant(d.pnn, g)
-			}
-			continue
-		}
-		// A leader that stopped answering is likely dead: say so, so the
-		// election need not wait for memberlist to agree (its lock, if it
-		// is only slow, still stops anyone else from leading).
-		d.mu.Lock()
-		silent := !d.lastGrant.IsZero() && now.Sub(d.lastGrant) > 3*iv && d.grantFrom == leader
-		d.mu.Unlock()
-		if silent {
-			d.rec.SuspectLeader(leader, now.Add(time.Second))
-		}
-		b, _ := json.Marshal(req)
-		if err := d.mem.Send(leader, recoverd.KindLease, b, false); err != nil {
-			d.log.Debug("sending lease request", "leader", leader, "err", err)
-		}
-	}
-}
-
-// leaseTime is this node's LeaseTime: the longest lease it takes.
-func (d *Daemon) leaseTime() time.Duration { return d.tun.LeaseTime() }
-
-// onGrant extends the lease by a grant from node from. It counts only as
-// the answer to a request this node sent to that node, from the leader it
-// names, in a generation no older than any this node has seen; and it
-// extends the lease to the request's send time plus the shorter of the
-// grant's LeaseTime and this node's own.
-func (d *Daemon) onGrant(from int, g recoverd.LeaseGrant) {
-	now := time.Now()
-	d.mu.Lock()
-	sent, ok := d.sent[g.Seq]
-	d.mu.Unlock()
-	if !ok || sent.leader != from || g.Leader != from {
-		d.log.Debug("ignoring a grant this node did not ask that node for", "from", from, "leader", g.Leader, "seq", g.Seq)
-		return
-	}
-	if err := d.rec.ObserveGeneration(g.Generation); err != nil {
-		d.log.Warn("ignoring grant", "from", from, "err", err)
-		return
-	}
-	if g.Generation < d.rec.HighestGeneration() {
-		return
-	}
-	d.mu.Lock()
-	// A grant after the lease ran out (the node was frozen or cut off)
-	// must not revive what was held under the old lease: the kernel has
-	// dropped those addresses and another node may hold them now. Forget
-	// them before the refresh loop could add them back.
-	if !d.leaseExp.IsZero() && !now.Before(d.leaseExp) && len(d.held) > 0 {
-		stale := d.held
-		d.held = map[netip.Addr]*heldAddr{}
-		d.mu.Unlock()
-		d.dropStale(stale)
-		d.mu.Lock()
-	}
-	d.lastGrant = time.Now()
-	d.grantFrom = g.Leader
-	d.stats.leaseGrants.Add(1)
-	if exp := sent.at.Add(min(g.LeaseTime, d.leaseTime())); exp.After(d.leaseExp) {
-		d.leaseExp, d.leaseBase = exp, sent.at
-	}
-	d.mu.Unlock()
-	if g.WantState {
-		d.forceReport()
-	}
-}
-
 // refreshLoop keeps held addresses' kernel lifetimes within the lease,
 // drops addresses whose lease is nearly gone, and notices addresses that
 // appeared or vanished behind our back.
@@ -151,6 +46,7 @@ func (d *Daemon) refreshLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-d.term.Changed(): // the lease lapsed: drop at once
 		}
 		d.refresh(ctx)
 		d.expireBan()
@@ -170,30 +66,17 @@ func (d *Daemon) refresh(ctx context.Context) {
 		lft  time.Duration
 	}
 	var refresh, drop []todo
-	suspended := d.checkSuspend()
+	term := d.term.Term()
+	lft := lifetime(term.End, now)
 	d.mu.Lock()
-	if suspended > 0 {
-		// The kernel's lifetimes stood still with our clock while the
-		// cluster moved on: nothing held may stay, and no request sent
-		// before the suspend may extend the lease.
-		d.log.Error("host was suspended: dropping every address", "suspended", suspended)
-		d.leaseExp = now
-		clear(d.sent)
-	}
-	// A LeaseTime lowered on this node bounds the current lease at once.
-	if !d.leaseBase.IsZero() {
-		if b := d.leaseBase.Add(d.leaseTime()); b.Before(d.leaseExp) {
-			d.leaseExp = b
-		}
-	}
-	lft := lifetime(d.leaseExp, now)
-	ended := !now.Before(d.leaseExp)
 	for a, h := range d.held {
 		switch {
-		case ended || lft == 0 && h.kernelExp.After(d.leaseExp):
+		case h.term != term.ID || !term.Valid(now) || lft == 0 && h.kernelExp.After(term.End):
+			// Added under a lease that lapsed (the kernel may have
+			// dropped it, another node may hold it), or the lease ended.
 			drop = append(drop, todo{h: *h, addr: a})
 			delete(d.held, a)
-		case h.kernelExp.After(d.leaseExp):
+		case h.kernelExp.After(term.End):
 			// The lease got shorter than the kernel's lifetime.
 			refresh = append(refresh, todo{h: *h, p: h, addr: a, lft: lft})
 		case lft == 0:
@@ -256,31 +139,6 @@ func (d *Daemon) expireBan() {
 	}
 	d.noteUrgent()
 }
-
-// checkSuspend returns how long the host was suspended since the last
-// check (CLOCK_BOOTTIME ran ahead of CLOCK_MONOTONIC), 0 if it was not.
-// A gap under suspendSlack is clock-reading noise.
-func (d *Daemon) checkSuspend() time.Duration {
-	if d.suspendGap == nil {
-		return 0
-	}
-	gap, err := d.suspendGap()
-	if err != nil {
-		return 0
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	prev, known := d.bootGap, d.bootGapKnown
-	d.bootGap, d.bootGapKnown = gap, true
-	if !known || gap-prev < suspendSlack {
-		return 0
-	}
-	return gap - prev
-}
-
-// suspendSlack is the least growth of CLOCK_BOOTTIME over
-// CLOCK_MONOTONIC taken for a suspend.
-const suspendSlack = 100 * time.Millisecond
 
 // scanKernel compares the kernel's public addresses with what we hold.
 func (d *Daemon) scanKernel() {
@@ -407,13 +265,13 @@ func (d *Daemon) take(ctx context.Context, a netip.Addr) (err error) {
 	if err := d.probe(ctx, iface, a); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	lft := lifetime(d.leaseExp, time.Now())
+	term := d.term.Term()
+	lft := lifetime(term.End, time.Now())
 	if lft == 0 {
-		d.mu.Unlock()
 		return fmt.Errorf("node %d has no lease", d.pnn)
 	}
-	d.held[a] = &heldAddr{prefix: pa.Prefix, iface: iface, kernelExp: time.Now().Add(lft)}
+	d.mu.Lock()
+	d.held[a] = &heldAddr{prefix: pa.Prefix, iface: iface, kernelExp: time.Now().Add(lft), term: term.ID}
 	delete(d.foreign, a)
 	d.owners[a] = d.pnn
 	d.mu.Unlock()
@@ -696,9 +554,10 @@ func (d *Daemon) kernelAdd(a netip.Addr, iface string, p netip.Prefix) error {
 	l := d.addrLock(a)
 	l.Lock()
 	defer l.Unlock()
+	term := d.term.Term()
+	lft := lifetime(term.End, time.Now())
 	d.mu.Lock()
 	h, held := d.held[a]
-	lft := lifetime(d.leaseExp, time.Now())
 	if held {
 		h.kernelExp = time.Now().Add(lft)
 	}
@@ -706,7 +565,7 @@ func (d *Daemon) kernelAdd(a netip.Addr, iface string, p netip.Prefix) error {
 	if !held {
 		return fmt.Errorf("%s: %w", a, errReleasedWhileTaken)
 	}
-	if lft == 0 {
+	if lft == 0 || h.term != term.ID {
 		return fmt.Errorf("node %d has no lease", d.pnn)
 	}
 	if err := d.addWithinLease(a, h, lft); err != nil {
@@ -731,15 +590,17 @@ func (d *Daemon) kernelRefresh(a netip.Addr, h *heldAddr) error {
 	l := d.addrLock(a)
 	l.Lock()
 	defer l.Unlock()
+	term := d.term.Term()
+	lft := lifetime(term.End, time.Now())
 	d.mu.Lock()
 	cur, ok := d.held[a]
-	lft := lifetime(d.leaseExp, time.Now())
-	if ok && cur == h && lft > 0 {
+	ok = ok && cur == h && h.term == term.ID && lft > 0
+	if ok {
 		h.kernelExp = time.Now().Add(lft)
 	}
 	d.mu.Unlock()
-	if !ok || cur != h || lft == 0 {
-		return nil
+	if !ok {
+		return nil // released, or lapsed: refresh drops it
 	}
 	return d.addWithinLease(a, h, lft)
 }
@@ -751,29 +612,32 @@ var errLeaseEnded = errors.New("lease ended while the address was added")
 // addWithinLease adds or refreshes h's address with kernel lifetime lft,
 // then checks the lease again: lft was computed before the netlink call,
 // and a process frozen in between (SIGSTOP, a VM pause, a loaded host)
-// would otherwise set a lifetime that outlives the lease and re-create an
-// address another node may hold by now. If it does, the lifetime is set
-// again from what is left, or the address is removed at once when less
-// than a second is left (errLeaseEnded; the entry leaves d.held). The
-// caller holds a's address lock.
+// would otherwise set a lifetime that outlives the lease, or re-create an
+// address after its lease lapsed, which another node may hold by now. If
+// it does, the lifetime is set again from what is left, or the address is
+// removed at once when less than a second is left or the lease lapsed
+// (errLeaseEnded; the entry leaves d.held). The caller holds a's address
+// lock.
 func (d *Daemon) addWithinLease(a netip.Addr, h *heldAddr, lft time.Duration) error {
 	for range 3 {
 		if err := d.k.AddAddr(h.iface, h.prefix, lft); err != nil {
 			return err
 		}
 		done := time.Now() // the kernel's clock for lft started before this
-		d.mu.Lock()
-		exp := d.leaseExp
-		if !done.Add(lft).After(exp) {
-			d.mu.Unlock()
+		term := d.term.Term()
+		if term.ID == h.term && !done.Add(lft).After(term.End) {
 			return nil
 		}
-		lft = lifetime(exp, done)
+		lft = 0
+		if term.ID == h.term {
+			lft = lifetime(term.End, done)
+		}
+		d.mu.Lock()
 		if d.held[a] == h {
 			h.kernelExp = done.Add(lft)
 		}
 		d.mu.Unlock()
-		d.log.Warn("address lifetime outlived the lease after a slow add; setting it again", "ip", h.prefix, "left", exp.Sub(done))
+		d.log.Warn("address lifetime outlived the lease after a slow add; setting it again", "ip", h.prefix, "left", term.End.Sub(done))
 		if lft == 0 {
 			break
 		}

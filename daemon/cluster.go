@@ -12,7 +12,9 @@ import (
 
 	"github.com/ctdb-go/ctdb-go/daemon/config"
 	"github.com/ctdb-go/ctdb-go/daemon/control"
+	"github.com/ctdb-go/ctdb-go/daemon/lease"
 	"github.com/ctdb-go/ctdb-go/daemon/member"
+	"github.com/ctdb-go/ctdb-go/daemon/netif"
 	"github.com/ctdb-go/ctdb-go/recoverd"
 	"github.com/ctdb-go/ctdb-go/recoverd/clusterlock"
 )
@@ -98,13 +100,33 @@ func (d *Daemon) setupCluster() error {
 	if err != nil {
 		return err
 	}
+	d.lease, err = lease.New(lease.Config{
+		PNN:           d.pnn,
+		Leader:        d.rec,
+		Send:          d.sendLeaseRequest,
+		LeaseTime:     d.tun.LeaseTime,
+		RenewInterval: d.tun.LeaseRenewInterval,
+		Report: func() (int64, uint64) {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			return d.boot, d.version
+		},
+		SuspendGap: netif.SuspendGap,
+		Logger:     d.cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	if d.term == nil {
+		d.term = d.lease
+	}
 	d.mem.Handle(recoverd.KindLease, d.onLeaseRequest)
 	d.mem.Handle(recoverd.KindGrant, func(_ context.Context, from int, b []byte) ([]byte, error) {
 		var g recoverd.LeaseGrant
 		if err := json.Unmarshal(b, &g); err != nil {
 			return nil, err
 		}
-		d.onGrant(from, g)
+		d.lease.Grant(from, g)
 		return nil, nil
 	})
 	d.mem.Handle(recoverd.KindState, func(_ context.Context, _ int, b []byte) ([]byte, error) {
@@ -136,6 +158,19 @@ func (d *Daemon) setupCluster() error {
 		return json.Marshal(d.Handle(ctx, req))
 	})
 	return nil
+}
+
+// sendLeaseRequest sends this node's lease request to its leader; this
+// node's own recoverd answers it at once when it leads.
+func (d *Daemon) sendLeaseRequest(leader int, req recoverd.LeaseRequest) error {
+	if leader == d.pnn {
+		if g, ok := d.rec.HandleLease(req); ok {
+			d.lease.Grant(d.pnn, g)
+		}
+		return nil
+	}
+	b, _ := json.Marshal(req)
+	return d.mem.Send(leader, recoverd.KindLease, b, false)
 }
 
 func (d *Daemon) onLeaseRequest(_ context.Context, from int, b []byte) ([]byte, error) {

@@ -16,9 +16,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ctdb-go/ctdb-go/daemon/config"
+	"github.com/ctdb-go/ctdb-go/daemon/lease"
 	"github.com/ctdb-go/ctdb-go/daemon/member"
 	"github.com/ctdb-go/ctdb-go/daemon/monitor"
-	"github.com/ctdb-go/ctdb-go/daemon/netif"
 	"github.com/ctdb-go/ctdb-go/daemon/nodeflag"
 	"github.com/ctdb-go/ctdb-go/daemon/state"
 	"github.com/ctdb-go/ctdb-go/recoverd"
@@ -55,6 +55,8 @@ type Daemon struct {
 	ev      events
 	mem     *member.Member
 	rec     *recoverd.Recoverd
+	lease   *lease.Keeper
+	term    leaseTerm // the lease as the address code reads it: lease, or a test's fake
 	started time.Time
 	boot    int64
 	changed chan struct{} // node state changed: tell the leader
@@ -82,17 +84,6 @@ type Daemon struct {
 	held         map[netip.Addr]*heldAddr
 	foreign      map[netip.Addr]string // public addresses on our ifaces we were not given → iface
 	releasing    map[netip.Addr]bool   // being released: out of held, maybe still in the kernel
-	leaseExp     time.Time
-	leaseBase    time.Time // send time of the request whose grant set leaseExp
-	lastGrant    time.Time // when the last grant arrived
-	grantFrom    int       // from which leader
-	seq          uint64
-	sent         map[uint64]leaseSend
-	bootGap      time.Duration // CLOCK_BOOTTIME - CLOCK_MONOTONIC at the last check
-	bootGapKnown bool          // bootGap has been read
-	// suspendGap reads CLOCK_BOOTTIME - CLOCK_MONOTONIC (netif.SuspendGap;
-	// tests replace it).
-	suspendGap   func() (time.Duration, error)
 	version      uint64
 	owners       map[netip.Addr]int // holder of each address as last told
 	lastRecovery time.Time
@@ -111,6 +102,7 @@ type heldAddr struct {
 	prefix    netip.Prefix
 	iface     string
 	kernelExp time.Time // when the kernel drops it unless refreshed
+	term      uint64    // the lease term it was added under (lease.Term.ID)
 	// added is when the kernel add of a take completed; zero while it is
 	// pending (the entry is registered before AddAddr), when a kernel
 	// listing cannot show it yet.
@@ -151,11 +143,9 @@ func New(cfg Config) (*Daemon, error) {
 		held:         map[netip.Addr]*heldAddr{},
 		foreign:      map[netip.Addr]string{},
 		releasing:    map[netip.Addr]bool{},
-		sent:         map[uint64]leaseSend{},
 		owners:       map[netip.Addr]int{},
 		probeAnswers: map[netip.Addr]string{},
 		public:       map[netip.Addr]config.PublicAddress{},
-		suspendGap:   netif.SuspendGap,
 	}
 	d.setPublic(conf.PublicAddresses)
 	d.k = cfg.Kernel
@@ -244,7 +234,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.mem.Run(gctx) })
 	g.Go(func() error { return d.rec.Run(gctx) })
 	g.Go(func() error { return ctl.Run(gctx) })
-	g.Go(func() error { d.leaseLoop(gctx); return nil })
+	g.Go(func() error { return d.lease.Run(gctx) })
 	g.Go(func() error { d.refreshLoop(gctx); return nil })
 	g.Go(func() error { d.flushLoop(gctx); return nil })
 	g.Go(func() error { d.reportLoop(gctx); return nil })

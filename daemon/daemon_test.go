@@ -9,15 +9,16 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/memberlist"
 
 	"github.com/ctdb-go/ctdb-go/daemon/control"
+	"github.com/ctdb-go/ctdb-go/daemon/lease"
 	"github.com/ctdb-go/ctdb-go/daemon/netif"
 	"github.com/ctdb-go/ctdb-go/daemon/nodeflag"
-	"github.com/ctdb-go/ctdb-go/recoverd"
 )
 
 // oneNode starts a one-node daemon on a fake kernel and a mock network,
@@ -207,26 +208,47 @@ func TestMetricsText(t *testing.T) {
 	}
 }
 
-// TestGrantAfterLapseDropsOldAddresses: a node frozen past its lease must
-// not revive its old addresses when the next grant arrives.
-func TestGrantAfterLapseDropsOldAddresses(t *testing.T) {
-	d, k, _, _, _ := oneNode(t)
-	eventually(t, "addresses taken", func() bool { return len(held(k)) == 2 })
-	d.mu.Lock()
-	d.leaseExp = time.Now().Add(-time.Millisecond) // as after a SIGSTOP
-	gen := d.rec.HighestGeneration()
-	d.seq++
-	seq := d.seq
-	d.sent[seq] = leaseSend{at: time.Now(), leader: 0}
-	d.mu.Unlock()
-	d.onGrant(0, recoverd.LeaseGrant{Seq: seq, Generation: gen, Leader: 0, LeaseTime: 2 * time.Second})
-	d.mu.Lock()
-	n := len(d.held)
-	d.mu.Unlock()
-	if n != 0 {
-		t.Errorf("held after a grant that followed a lapse = %d addresses, want 0", n)
+// TestLapsedTermDropsOldAddresses: addresses added under a lease that
+// lapsed (a node frozen past its lease, then granted again) are removed,
+// never refreshed: the kernel may have dropped them and another node may
+// hold them by now.
+func TestLapsedTermDropsOldAddresses(t *testing.T) {
+	d, k := idleNode(t)
+	ft := &fakeTerm{t: lease.Term{End: time.Now().Add(2 * time.Second), ID: 3}}
+	d.term = ft
+	for _, p := range []string{"198.18.1.1/24", "198.18.1.2/24"} {
+		pfx := netip.MustParsePrefix(p)
+		if err := k.AddAddr("eth1", pfx, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		d.held[pfx.Addr()] = &heldAddr{prefix: pfx, iface: "eth1", term: 2, kernelExp: time.Now(), added: time.Now()}
+	}
+	k.Reset()
+	d.refresh(context.Background())
+	want := []string{"addr del 198.18.1.1/24 dev eth1", "addr del 198.18.1.2/24 dev eth1"}
+	got := k.Transcript()
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("kernel calls after a lapse = %q, want %q", got, want)
+	}
+	if len(d.held) != 0 {
+		t.Errorf("still held after a lapse: %v", d.held)
 	}
 }
+
+// fakeTerm is a lease keeper whose term the test sets.
+type fakeTerm struct {
+	mu sync.Mutex
+	t  lease.Term
+}
+
+func (f *fakeTerm) Term() lease.Term {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.t
+}
+
+func (f *fakeTerm) Changed() <-chan struct{} { return nil }
 
 // TestRefreshNeverRevivesReleased: a refresh that picked an address just
 // before it was released must not add it back.
@@ -313,6 +335,9 @@ func idleNode(t *testing.T) (*Daemon, *netif.Fake) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.store.Close() })
+	if err := d.setupEvents(); err != nil {
+		t.Fatal(err)
+	}
 	return d, k
 }
 

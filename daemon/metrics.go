@@ -13,7 +13,6 @@ import (
 
 // counters are the daemon's Prometheus counters.
 type counters struct {
-	leaseGrants   atomic.Uint64 // grants received
 	takes         atomic.Uint64 // addresses taken
 	takeFailures  atomic.Uint64
 	releases      atomic.Uint64 // addresses released
@@ -62,7 +61,7 @@ func (d *Daemon) metricsText() string {
 	flags := d.flagsLocked()
 	held := len(d.held)
 	foreign := len(d.foreign)
-	leaseLeft := time.Until(d.leaseExp).Seconds()
+	leaseLeft := time.Until(d.term.Term().End).Seconds()
 	runstate := d.runstate
 	d.mu.Unlock()
 	if leaseLeft < 0 {
@@ -79,7 +78,7 @@ func (d *Daemon) metricsText() string {
 	metric("ctdb_leader", "gauge", "PNN of the leader (-1: none).", leader, pnn)
 	metric("ctdb_generation", "gauge", "Leader generation.", gen, pnn)
 	metric("ctdb_is_leader", "gauge", "1 on the leader.", boolNum(leader == d.pnn), pnn)
-	metric("ctdb_lease_grants_total", "counter", "Lease grants received.", d.stats.leaseGrants.Load(), pnn)
+	metric("ctdb_lease_grants_total", "counter", "Lease grants received.", d.lease.Grants(), pnn)
 	metric("ctdb_takes_total", "counter", "Addresses taken.", d.stats.takes.Load(), pnn)
 	metric("ctdb_take_failures_total", "counter", "Takes that failed.", d.stats.takeFailures.Load(), pnn)
 	metric("ctdb_releases_total", "counter", "Addresses released.", d.stats.releases.Load(), pnn)

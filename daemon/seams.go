@@ -8,6 +8,7 @@ import (
 
 	"github.com/ctdb-go/ctdb-go/daemon/control"
 	"github.com/ctdb-go/ctdb-go/daemon/eventscript"
+	"github.com/ctdb-go/ctdb-go/daemon/lease"
 	"github.com/ctdb-go/ctdb-go/daemon/netif"
 )
 
@@ -36,4 +37,11 @@ type events interface {
 	Enable(name string) error
 	Disable(name string) error
 	Flush()
+}
+
+// leaseTerm is what the address code needs of the lease keeper
+// (*lease.Keeper): the current term, and a signal when it lapses.
+type leaseTerm interface {
+	Term() lease.Term
+	Changed() <-chan struct{}
 }
