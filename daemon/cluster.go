@@ -25,7 +25,7 @@ const kindControl = "control"
 func (d *Daemon) setupCluster() error {
 	port := d.conf.Conf.Cluster.GossipPort
 	var self netip.Addr
-	var peers []netip.AddrPort
+	members := map[int]netip.AddrPort{}
 	var nodes, deleted []int
 	for _, n := range d.conf.Nodes {
 		if n.Deleted {
@@ -33,10 +33,9 @@ func (d *Daemon) setupCluster() error {
 			continue
 		}
 		nodes = append(nodes, n.PNN)
+		members[n.PNN] = netip.AddrPortFrom(n.Addr, uint16(port))
 		if n.PNN == d.pnn {
 			self = n.Addr
-		} else {
-			peers = append(peers, netip.AddrPortFrom(n.Addr, uint16(port)))
 		}
 	}
 	var key []byte
@@ -51,7 +50,7 @@ func (d *Daemon) setupCluster() error {
 		Cluster:        d.conf.Conf.Cluster.Name,
 		PNN:            d.pnn,
 		Bind:           netip.AddrPortFrom(self, uint16(port)),
-		Peers:          peers,
+		Nodes:          members,
 		Key:            key,
 		ProbeInterval:  d.tun.ProbeInterval(),
 		ProbeTimeout:   d.tun.ProbeTimeout(),

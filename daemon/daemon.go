@@ -188,6 +188,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer func() {
 		if d.ev != nil {
 			d.ev.Flush() // event results still on their way to the store
+			d.ev.Close()
 		}
 		d.store.Close()
 	}()

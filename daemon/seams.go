@@ -37,6 +37,9 @@ type events interface {
 	Enable(name string) error
 	Disable(name string) error
 	Flush()
+	// Close removes what the runner set up to end every script's
+	// processes (its cgroups); after Flush, at shutdown.
+	Close()
 }
 
 // leaseTerm is what the address code needs of the lease keeper
