@@ -23,10 +23,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -69,12 +73,15 @@ var (
 	keyGeneration = []byte("generation")
 	keyAdmin      = []byte("admin")
 	keyHeld       = []byte("held")
+
+	allBuckets = [][]byte{bucketMeta, bucketAdmin, bucketHeld, bucketEvents, bucketRecords}
 )
 
 // Store is an open state.db.
 type Store struct {
-	db   *bolt.DB
-	path string
+	db         *bolt.DB
+	path       string
+	movedAside string // where Open moved a corrupt file; "" if it did not
 
 	closeOnce sync.Once
 	closeErr  error
@@ -82,57 +89,385 @@ type Store struct {
 
 // Open opens (creating if needed, with its directory) the database at path.
 // If another process holds it, Open fails after DefaultLockTimeout with an
-// error wrapping ErrLocked.
+// error wrapping ErrLocked. A corrupt file is moved aside (see
+// OpenOptions); the Error about it goes to slog.Default().
 func Open(path string) (*Store, error) {
-	return OpenTimeout(path, DefaultLockTimeout)
+	return OpenOptions(path, Options{})
 }
 
 // OpenTimeout is Open waiting up to timeout for the file lock (0 means
 // DefaultLockTimeout).
 func OpenTimeout(path string, timeout time.Duration) (*Store, error) {
+	return OpenOptions(path, Options{LockTimeout: timeout})
+}
+
+// Options are OpenOptions' settings; the zero value is Open's.
+type Options struct {
+	// LockTimeout is how long to wait for another process's file lock; 0
+	// means DefaultLockTimeout.
+	LockTimeout time.Duration
+	// Logger gets the Error about a corrupt file moved aside; nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// Now names the moved-aside file; nil means time.Now.
+	Now func() time.Time
+}
+
+// CorruptSuffix starts the name a corrupt state.db is moved to:
+// state.db.corrupt-20260901T120000Z (UTC; ".1", ".2"... added if that
+// name is taken).
+const CorruptSuffix = ".corrupt-"
+
+// OpenOptions is Open with options.
+//
+// Open reads every record of an existing file, with memory faults turned
+// into panics and bbolt's panics recovered, and writes them to a fresh
+// file that replaces it (a few KB: milliseconds). So the running daemon
+// only ever reads pages this process wrote, and damage bbolt would only
+// trip over later (a bad branch key, a freelist entry past the end) never
+// reaches it.
+//
+// A file that cannot be read that way (bad meta pages, a truncated or
+// garbage file, a panic inside bbolt, a record this package cannot
+// decode) is renamed to PATH.corrupt-<UTC time>, an Error naming both
+// paths is logged, and Open starts with an empty store: the admin flags,
+// generation and held addresses it held are lost, which a restarted node
+// survives (it rejoins with no admin flags set and learns the generation
+// from the others); looping through systemd's restarts it would not.
+// Store.MovedAside tells the caller where the old file went.
+//
+// These are errors, the file left alone: the file is locked by another
+// process (ErrLocked: a second ctdbd on the same state dir), it cannot be
+// opened or read (permissions, a directory), or it was written by a newer
+// ctdbd (its schema version is higher than this one's).
+func OpenOptions(path string, o Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("opening state db: empty path")
 	}
-	if timeout <= 0 {
-		timeout = DefaultLockTimeout
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = DefaultLockTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("creating state dir: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("opening %s (waited %v for its lock): %w", path, timeout, ErrLocked)
+	aside, problem, err := rebuild(path, o)
+	if err != nil {
+		return nil, err
 	}
+	if aside != "" {
+		o.Logger.Error("state db is corrupt: moved it aside and starting with an empty one (admin flags and held addresses are forgotten)",
+			"component", "state", "path", path, "moved_to", aside, "err", problem)
+	}
+	db, err := lockedOpen(path, o.LockTimeout, nil)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketAdmin, bucketHeld, bucketEvents, bucketRecords} {
+		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("creating bucket %s: %w", name, err)
 			}
 		}
-		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(keySchema); v != nil {
-			got, err := decodeUint64(v)
-			if err != nil {
-				return fmt.Errorf("reading schema version: %w", err)
-			}
-			if got > schemaVersion {
-				return fmt.Errorf("schema version %d is newer than this ctdbd's (%d)", got, schemaVersion)
-			}
-		}
-		return meta.Put(keySchema, encodeUint64(schemaVersion))
+		return tx.Bucket(bucketMeta).Put(keySchema, encodeUint64(schemaVersion))
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	return &Store{db: db, path: path}, nil
+	return &Store{db: db, path: path, movedAside: aside}, nil
+}
+
+// lockedOpen opens path with bbolt, which takes the file lock, and makes
+// sure the file locked is still the one at path: another ctdbd's Open may
+// have replaced it (rebuild) while this one waited for the lock. opened,
+// if not nil, gets bbolt's file as soon as it is open: after a panic
+// inside bolt.Open that file is still open and locked.
+func lockedOpen(path string, timeout time.Duration, opened func(*os.File)) (*bolt.DB, error) {
+	for range 10 {
+		var f *os.File
+		db, err := bolt.Open(path, 0o600, &bolt.Options{
+			Timeout: timeout,
+			OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
+				file, err := os.OpenFile(name, flag, mode)
+				if err == nil {
+					f = file
+					if opened != nil {
+						opened(file)
+					}
+				}
+				return file, err
+			},
+		})
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("waited %v for its lock: %w", timeout, ErrLocked)
+		}
+		if err != nil {
+			return nil, err
+		}
+		locked, err1 := f.Stat()
+		named, err2 := os.Stat(path)
+		if err1 == nil && err2 == nil && os.SameFile(locked, named) {
+			return db, nil
+		}
+		db.Close()
+	}
+	return nil, errors.New("the file keeps being replaced while its lock is taken")
+}
+
+// records is what a state.db holds: bucket -> key -> value.
+type records map[string]map[string][]byte
+
+// rebuild replaces the file at path, if there is one, with a fresh copy
+// of its records, holding the old file's lock throughout. If the records
+// cannot be read, it moves the file aside instead and returns where to
+// and why.
+func rebuild(path string, o Options) (aside string, problem, err error) {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return "", nil, nil
+	}
+	var (
+		db       *bolt.DB
+		f        *os.File // bbolt's, if it opened one
+		panicked bool
+		recs     records
+	)
+	func() {
+		// bbolt reads the file through mmap: a read outside it (a
+		// truncated file, an offset gone wrong) panics here rather than
+		// kill the process; so do bbolt's own panics.
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer func() {
+			if r := recover(); r != nil {
+				problem, panicked = fmt.Errorf("bbolt panicked: %v", r), true
+			}
+		}()
+		var openErr error
+		db, openErr = lockedOpen(path, o.LockTimeout, func(file *os.File) { f = file })
+		var pe *fs.PathError
+		switch {
+		case errors.Is(openErr, ErrLocked), errors.As(openErr, &pe):
+			err = openErr
+			return
+		case openErr != nil:
+			problem = openErr
+			return
+		}
+		readErr := db.View(func(tx *bolt.Tx) error {
+			var err error
+			recs, err = readAll(tx)
+			return err
+		})
+		var newer *newerSchemaError
+		if errors.As(readErr, &newer) {
+			err = readErr
+		} else if readErr != nil {
+			problem = readErr
+		}
+	}()
+	switch {
+	case err != nil:
+		if db != nil {
+			db.Close()
+		}
+		return "", nil, fmt.Errorf("opening %s: %w", path, err)
+	case problem != nil:
+		// bbolt closed its file (and so dropped the lock) when it
+		// returned an error; not when it panicked.
+		held := db != nil || (panicked && f != nil)
+		aside, err = moveAside(path, o.Now(), held)
+		if db != nil {
+			closeQuietly(db)
+		}
+		if panicked && f != nil {
+			f.Close()
+		}
+		if err != nil {
+			return "", problem, fmt.Errorf("opening %s: %v; moving it aside: %w", path, problem, err)
+		}
+		return aside, problem, nil
+	}
+	defer db.Close()
+	if err := writeFresh(path, recs); err != nil {
+		return "", nil, fmt.Errorf("rewriting %s: %w", path, err)
+	}
+	return "", nil, nil
+}
+
+// readAll copies every record of the known buckets out of tx and checks
+// those this package decodes. Reading every key and value touches every
+// leaf page; branch pages' keys are never read (the copy has its own).
+func readAll(tx *bolt.Tx) (records, error) {
+	if fi, err := os.Stat(tx.DB().Path()); err == nil && fi.Size() < tx.Size() {
+		return nil, fmt.Errorf("file is %d bytes, its pages need %d: truncated", fi.Size(), tx.Size())
+	}
+	// Each record takes its bytes and a 16-byte header in the file: more
+	// than the file holds means the pages loop.
+	var size, budget int64 = 0, tx.Size()
+	recs := records{}
+	for _, name := range allBuckets {
+		b := tx.Bucket(name)
+		if b == nil {
+			if k, _ := tx.Cursor().Seek(name); bytes.Equal(k, name) {
+				return nil, fmt.Errorf("%s is a value, not a bucket", name)
+			}
+			continue
+		}
+		m := map[string][]byte{}
+		if err := b.ForEach(func(k, v []byte) error {
+			switch {
+			case v == nil:
+				return fmt.Errorf("bucket %s: %q is a bucket, not a value", name, k)
+			case len(k) == 0 || len(k) > bolt.MaxKeySize:
+				return fmt.Errorf("bucket %s: a key of %d bytes", name, len(k))
+			case len(v) > bolt.MaxValueSize:
+				return fmt.Errorf("bucket %s: a value of %d bytes", name, len(v))
+			}
+			if size += 16 + int64(len(k)+len(v)); size > budget {
+				return fmt.Errorf("bucket %s: more records than the file holds: its pages loop", name)
+			}
+			m[string(k)] = bytes.Clone(v)
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		recs[string(name)] = m
+	}
+	meta := recs[string(bucketMeta)]
+	if v, ok := meta[string(keySchema)]; ok {
+		got, err := decodeUint64(v)
+		if err != nil {
+			return nil, fmt.Errorf("reading schema version: %w", err)
+		}
+		switch {
+		case got > schemaVersion && got < 256:
+			return nil, &newerSchemaError{got}
+		case got > schemaVersion:
+			return nil, fmt.Errorf("schema version %d is not one any ctdbd writes", got)
+		}
+	}
+	if v, ok := meta[string(keyGeneration)]; ok {
+		if _, err := decodeUint64(v); err != nil {
+			return nil, fmt.Errorf("reading generation: %w", err)
+		}
+	}
+	if v, ok := recs[string(bucketAdmin)][string(keyAdmin)]; ok {
+		var r adminRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, fmt.Errorf("decoding admin record: %w", err)
+		}
+	}
+	if v, ok := recs[string(bucketHeld)][string(keyHeld)]; ok {
+		var rs []heldRecord
+		if err := json.Unmarshal(v, &rs); err != nil {
+			return nil, fmt.Errorf("decoding held addresses: %w", err)
+		}
+	}
+	return recs, nil
+}
+
+// writeFresh writes recs to a new file beside path and renames it over
+// path.
+func writeFresh(path string, recs records) error {
+	tmp := path + ".new"
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	db, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: DefaultLockTimeout})
+	if err != nil {
+		return err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			b, err := tx.CreateBucket(name)
+			if err != nil {
+				return err
+			}
+			for k, v := range recs[string(name)] {
+				if err := b.Put([]byte(k), v); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// closeQuietly closes a db that may be in a bad state; false if it
+// panicked.
+func closeQuietly(db *bolt.DB) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	db.Close()
+	return true
+}
+
+// newerSchemaError is a file written by a newer ctdbd: refused, not
+// moved aside.
+type newerSchemaError struct{ got uint64 }
+
+func (e *newerSchemaError) Error() string {
+	return fmt.Sprintf("schema version %d is newer than this ctdbd's (%d)", e.got, schemaVersion)
+}
+
+// moveAside renames a corrupt file to PATH.corrupt-<now in UTC>. Unless
+// this process holds its lock (held), it takes the lock first, so that a
+// file another ctdbd opened in the meantime is not pulled from under it.
+func moveAside(path string, now time.Time, held bool) (string, error) {
+	if !held {
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return "", ErrLocked
+			}
+			return "", fmt.Errorf("locking it: %w", err)
+		}
+	}
+	stamp := path + CorruptSuffix + now.UTC().Format("20060102T150405Z")
+	aside := stamp
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(aside); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		aside = fmt.Sprintf("%s.%d", stamp, i)
+	}
+	return aside, os.Rename(path, aside)
 }
 
 // Path is the file Open was given.
 func (s *Store) Path() string { return s.path }
+
+// MovedAside is where Open moved a corrupt file before it started an
+// empty one; "" when it did not.
+func (s *Store) MovedAside() string { return s.movedAside }
 
 // Close closes the database and releases the file lock. It waits for
 // running transactions, may be called more than once and always returns
