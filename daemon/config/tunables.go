@@ -23,113 +23,145 @@ var ErrNoSuchTunable = errors.New("config: no such tunable")
 type tunable struct {
 	name     string
 	def      uint32
-	obsolete bool   // accepted by Set (with a warning), an error in files, not listed
-	min      uint32 // smallest value Set accepts; where 0 would stop a timer or the cluster
+	obsolete bool // accepted by Set (with a warning), an error in files, not listed
+	// min and max are the values files and Set accept: 0 where it would
+	// stop a timer or the cluster is below min; max is what an operator
+	// could mean (an hour for a timeout, a day for a ban, 1 for a switch).
+	min, max uint32
+	unit     string // "s", "ms" or "" (a count or a 0/1 switch), for messages
 	hint     string // for an obsolete name: what to use instead
 }
 
 // tunables is CTDB's tunable table (common/tunable.c), in its order, with
 // its defaults and obsolete names, followed by ctdb-go's own. List walks
 // it in this order, which is `ctdb listvars` order. Times are in seconds
-// unless the name ends in Ms; the rest are counts and switches (0 off).
+// unless the name ends in Ms (and CTDB's SeqnumInterval and StickyPindown,
+// milliseconds too); the rest are counts and switches (0 off). Each
+// tunable's range (min..max, in unit) is what ctdb.tunables, tunables.d and
+// ctdb setvar accept; testdata/example/ctdb.tunables lists the ranges of
+// the tunables ctdb-go uses.
 var tunables = []tunable{
 	{name: "MaxRedirectCount", def: 3, obsolete: true},
-	{name: "SeqnumInterval", def: 1000},
-	{name: "ControlTimeout", def: 60},
-	{name: "TraverseTimeout", def: 20},
-	{name: "KeepaliveInterval", def: 5, min: 1},
-	{name: "KeepaliveLimit", def: 5},
-	{name: "RecoverTimeout", def: 30},
-	{name: "RecoverInterval", def: 1, min: 1},
-	{name: "ElectionTimeout", def: 3},
-	{name: "TakeoverTimeout", def: 9, min: 1},
-	{name: "MonitorInterval", def: 15, min: 1},
-	{name: "TickleUpdateInterval", def: 20},
-	{name: "EventScriptTimeout", def: 30, min: 1},
-	{name: "MonitorTimeoutCount", def: 20},
+	{name: "SeqnumInterval", def: 1000, min: 0, max: 3600000, unit: "ms"},
+	{name: "ControlTimeout", def: 60, min: 1, max: 3600, unit: "s"},
+	{name: "TraverseTimeout", def: 20, min: 1, max: 3600, unit: "s"},
+	{name: "KeepaliveInterval", def: 5, min: 1, max: 300, unit: "s"},
+	{name: "KeepaliveLimit", def: 5, min: 1, max: 100},
+	{name: "RecoverTimeout", def: 30, min: 1, max: 3600, unit: "s"},
+	{name: "RecoverInterval", def: 1, min: 1, max: 60, unit: "s"},
+	{name: "ElectionTimeout", def: 3, min: 1, max: 60, unit: "s"},
+	{name: "TakeoverTimeout", def: 9, min: 1, max: 600, unit: "s"},
+	{name: "MonitorInterval", def: 15, min: 1, max: 3600, unit: "s"},
+	{name: "TickleUpdateInterval", def: 20, min: 1, max: 3600, unit: "s"},
+	{name: "EventScriptTimeout", def: 30, min: 1, max: 3600, unit: "s"},
+	{name: "MonitorTimeoutCount", def: 20, min: 1, max: 1000},
 	{name: "EventScriptUnhealthyOnTimeout", def: 0, obsolete: true},
-	{name: "RecoveryGracePeriod", def: 120},
-	{name: "RecoveryBanPeriod", def: 300},
-	{name: "DatabaseHashSize", def: 100001},
-	{name: "DatabaseMaxDead", def: 5},
-	{name: "RerecoveryTimeout", def: 10},
-	{name: "EnableBans", def: 1},
+	{name: "RecoveryGracePeriod", def: 120, min: 0, max: 86400, unit: "s"},
+	{name: "RecoveryBanPeriod", def: 300, min: 1, max: 86400, unit: "s"},
+	{name: "DatabaseHashSize", def: 100001, min: 1, max: 100000000},
+	{name: "DatabaseMaxDead", def: 5, min: 0, max: 100000},
+	{name: "RerecoveryTimeout", def: 10, min: 0, max: 3600, unit: "s"},
+	{name: "EnableBans", def: 1, min: 0, max: 1},
 	{name: "DeterministicIPs", def: 0, obsolete: true, hint: "IPAllocAlgorithm"},
 	{name: "LCP2PublicIPs", def: 1, obsolete: true, hint: "IPAllocAlgorithm"},
 	{name: "ReclockPingPeriod", def: 60, obsolete: true},
-	{name: "NoIPFailback", def: 0},
+	{name: "NoIPFailback", def: 0, min: 0, max: 1},
 	{name: "DisableIPFailover", def: 0, obsolete: true, hint: "[failover] disabled in ctdb.conf"},
-	{name: "VerboseMemoryNames", def: 0},
-	{name: "RecdPingTimeout", def: 60},
-	{name: "RecdFailCount", def: 10},
-	{name: "LogLatencyMs", def: 0},
-	{name: "RecLockLatencyMs", def: 1000},
-	{name: "RecoveryDropAllIPs", def: 120},
+	{name: "VerboseMemoryNames", def: 0, min: 0, max: 1},
+	{name: "RecdPingTimeout", def: 60, min: 1, max: 3600, unit: "s"},
+	{name: "RecdFailCount", def: 10, min: 1, max: 1000},
+	{name: "LogLatencyMs", def: 0, min: 0, max: 3600000, unit: "ms"},
+	{name: "RecLockLatencyMs", def: 1000, min: 0, max: 3600000, unit: "ms"},
+	{name: "RecoveryDropAllIPs", def: 120, min: 0, max: 86400, unit: "s"},
 	{name: "VerifyRecoveryLock", def: 1, obsolete: true},
-	{name: "VacuumInterval", def: 10},
-	{name: "VacuumMaxRunTime", def: 120},
-	{name: "RepackLimit", def: 10000},
+	{name: "VacuumInterval", def: 10, min: 0, max: 86400, unit: "s"},
+	{name: "VacuumMaxRunTime", def: 120, min: 0, max: 86400, unit: "s"},
+	{name: "RepackLimit", def: 10000, min: 0, max: 100000000},
 	{name: "VacuumLimit", def: 5000, obsolete: true},
-	{name: "VacuumFastPathCount", def: 60},
-	{name: "MaxQueueDropMsg", def: 1000000},
-	{name: "AllowUnhealthyDBRead", def: 0},
-	{name: "StatHistoryInterval", def: 1},
-	{name: "DeferredAttachTO", def: 120},
-	{name: "AllowClientDBAttach", def: 1},
+	{name: "VacuumFastPathCount", def: 60, min: 0, max: 1000000},
+	{name: "MaxQueueDropMsg", def: 1000000, min: 0, max: 1000000000},
+	{name: "AllowUnhealthyDBRead", def: 0, min: 0, max: 1},
+	{name: "StatHistoryInterval", def: 1, min: 1, max: 3600, unit: "s"},
+	{name: "DeferredAttachTO", def: 120, min: 1, max: 3600, unit: "s"},
+	{name: "AllowClientDBAttach", def: 1, min: 0, max: 1},
 	{name: "RecoverPDBBySeqNum", def: 1, obsolete: true},
 	{name: "DeferredRebalanceOnNodeAdd", def: 300, obsolete: true},
-	{name: "FetchCollapse", def: 1},
-	{name: "HopcountMakeSticky", def: 50},
-	{name: "StickyDuration", def: 600},
-	{name: "StickyPindown", def: 200},
-	{name: "NoIPTakeover", def: 0},
-	{name: "DBRecordCountWarn", def: 100000},
-	{name: "DBRecordSizeWarn", def: 10000000},
-	{name: "DBSizeWarn", def: 100000000},
-	{name: "PullDBPreallocation", def: 10485760},
+	{name: "FetchCollapse", def: 1, min: 0, max: 1},
+	{name: "HopcountMakeSticky", def: 50, min: 0, max: 1000000},
+	{name: "StickyDuration", def: 600, min: 0, max: 86400, unit: "s"},
+	{name: "StickyPindown", def: 200, min: 0, max: 3600000, unit: "ms"},
+	{name: "NoIPTakeover", def: 0, min: 0, max: 1},
+	{name: "DBRecordCountWarn", def: 100000, min: 0, max: 4294967295},
+	{name: "DBRecordSizeWarn", def: 10000000, min: 0, max: 4294967295},
+	{name: "DBSizeWarn", def: 100000000, min: 0, max: 4294967295},
+	{name: "PullDBPreallocation", def: 10485760, min: 0, max: 1073741824},
 	{name: "NoIPHostOnAllDisabled", def: 1, obsolete: true},
 	{name: "Samba3AvoidDeadlocks", def: 0, obsolete: true},
 	{name: "TDBMutexEnabled", def: 1, obsolete: true, hint: "[database] tdb mutexes in ctdb.conf"},
-	{name: "LockProcessesPerDB", def: 200},
-	{name: "RecBufferSizeLimit", def: 1000000},
-	{name: "QueueBufferSize", def: 1024},
-	{name: "IPAllocAlgorithm", def: 2},
-	{name: "AllowMixedVersions", def: 0},
+	{name: "LockProcessesPerDB", def: 200, min: 1, max: 10000},
+	{name: "RecBufferSizeLimit", def: 1000000, min: 0, max: 1073741824},
+	{name: "QueueBufferSize", def: 1024, min: 1, max: 1048576},
+	{name: "IPAllocAlgorithm", def: 2, min: 0, max: 2},
+	{name: "AllowMixedVersions", def: 0, min: 0, max: 1},
 
 	// ctdb-go's own, after CTDB's so listvars starts as CTDB's does.
 
 	// LeaseTime: s a node may keep its addresses without a renewal from
 	// the leader; whole seconds because kernel address lifetimes are.
-	{name: "LeaseTime", def: 2, min: 1},
-	// LeaseRenewIntervalMs: ms between a node's lease renewals; at most
-	// half of LeaseTime, so that one lost renewal does not expire it.
-	{name: "LeaseRenewIntervalMs", def: 250, min: 1},
+	{name: "LeaseTime", def: 2, min: 1, max: 60, unit: "s"},
+	// LeaseRenewIntervalMs: ms between a node's lease renewals; less
+	// than half of LeaseTime, so that one lost renewal does not expire it.
+	{name: "LeaseRenewIntervalMs", def: 250, min: 10, max: 30000, unit: "ms"},
 	// ProbeIntervalMs: ms between memberlist failure-detection probes.
-	{name: "ProbeIntervalMs", def: 200, min: 1},
+	{name: "ProbeIntervalMs", def: 200, min: 10, max: 60000, unit: "ms"},
 	// ProbeTimeoutMs: ms to wait for a probe's ack; less than ProbeIntervalMs.
-	{name: "ProbeTimeoutMs", def: 100, min: 1},
+	{name: "ProbeTimeoutMs", def: 100, min: 1, max: 60000, unit: "ms"},
 	// SuspicionMult: memberlist's suspicion multiplier, how many probe
 	// intervals (scaled by cluster size) a suspect node has to refute.
-	{name: "SuspicionMult", def: 2, min: 1},
+	{name: "SuspicionMult", def: 2, min: 1, max: 100},
 	// GossipIntervalMs: ms between memberlist gossip rounds.
-	{name: "GossipIntervalMs", def: 50, min: 1},
+	{name: "GossipIntervalMs", def: 50, min: 5, max: 60000, unit: "ms"},
 	// FenceTimeout: s the fence event may run before it counts as failed.
-	{name: "FenceTimeout", def: 60, min: 1},
+	{name: "FenceTimeout", def: 60, min: 1, max: 3600, unit: "s"},
 	// FenceDelayMs: ms × the leader's PNN to wait before fencing, so two
 	// nodes that lose each other never fence each other at once.
-	{name: "FenceDelayMs", def: 2000},
+	{name: "FenceDelayMs", def: 2000, min: 0, max: 600000, unit: "ms"},
 	// FenceStartupGrace: s after a leader starts before it fences a node
 	// it has never seen (that node may still be booting).
-	{name: "FenceStartupGrace", def: 10},
+	{name: "FenceStartupGrace", def: 10, min: 0, max: 3600, unit: "s"},
 	// TakeIPProbeTimeoutMs: ms a new holder keeps probing for an old one
 	// still answering ARP/ND for an address before it gives up.
-	{name: "TakeIPProbeTimeoutMs", def: 1000, min: 1},
+	{name: "TakeIPProbeTimeoutMs", def: 1000, min: 1, max: 60000, unit: "ms"},
 	// ARPProbeWaitMs: ms to wait for an answer to each duplicate-address probe.
-	{name: "ARPProbeWaitMs", def: 20, min: 1},
+	{name: "ARPProbeWaitMs", def: 20, min: 1, max: 10000, unit: "ms"},
 	// LinkDebounceMs: ms to gather link events before a monitor run (0: none).
-	{name: "LinkDebounceMs", def: 5},
+	{name: "LinkDebounceMs", def: 5, min: 0, max: 10000, unit: "ms"},
 	// TakeoverParallelism: addresses a node takes or releases at once.
-	{name: "TakeoverParallelism", def: 8, min: 1},
+	{name: "TakeoverParallelism", def: 8, min: 1, max: 1024},
+}
+
+// want says what values d takes, for messages: "want 1 to 3600 s".
+func (d tunable) want() string {
+	if d.min == 0 && d.max == 1 {
+		return "want 0 (off) or 1 (on)"
+	}
+	r := fmt.Sprintf("want %d to %d", d.min, d.max)
+	if d.unit != "" {
+		r += " " + d.unit
+	}
+	return r
+}
+
+// TunableRange returns the values a tunable takes, by name in any case,
+// with its unit ("s", "ms", or "" for counts and 0/1 switches), for
+// ctdb setvar's and listvars' help; false for an unknown or obsolete name.
+func TunableRange(name string) (min, max uint32, unit string, ok bool) {
+	i, ok := lookup(name)
+	if !ok || tunables[i].obsolete {
+		return 0, 0, "", false
+	}
+	d := tunables[i]
+	return d.min, d.max, d.unit, true
 }
 
 // tunableIndex maps a lower-case name to its index in tunables.
@@ -176,17 +208,18 @@ func (t *Tunables) Get(name string) (uint32, bool) {
 
 // Set changes a tunable by name, in any case. Setting an obsolete tunable
 // works, as in CTDB, and returns the warning ctdb setvar prints; it has no
-// effect. Values below a tunable's minimum, and values that would break
-// the relation between two tunables (LeaseRenewIntervalMs at most half of
-// LeaseTime; ProbeTimeoutMs below ProbeIntervalMs), are errors.
+// effect. Values outside a tunable's range (TunableRange), and values that
+// would break the relation between two tunables (LeaseRenewIntervalMs
+// below half of LeaseTime; ProbeTimeoutMs below ProbeIntervalMs), are
+// errors.
 func (t *Tunables) Set(name string, v uint32) (warning string, err error) {
 	i, ok := lookup(name)
 	if !ok {
 		return "", fmt.Errorf("%w %s", ErrNoSuchTunable, name)
 	}
 	d := tunables[i]
-	if v < d.min {
-		return "", fmt.Errorf("setting %s to %d: the minimum is %d", d.name, v, d.min)
+	if !d.obsolete && (v < d.min || v > d.max) {
+		return "", fmt.Errorf("setting %s to %d: %s", d.name, v, d.want())
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -206,8 +239,8 @@ func (t *Tunables) Set(name string, v uint32) (warning string, err error) {
 func (t *Tunables) relations() string {
 	lease := t.v[mustIndex("LeaseTime")]
 	renew := t.v[mustIndex("LeaseRenewIntervalMs")]
-	if uint64(renew)*2 > uint64(lease)*1000 {
-		return fmt.Sprintf("LeaseRenewIntervalMs (%d) must be at most half of LeaseTime (%d s)", renew, lease)
+	if uint64(renew)*2 >= uint64(lease)*1000 {
+		return fmt.Sprintf("LeaseRenewIntervalMs (%d) must be less than half of LeaseTime (%d s), so that one lost renewal does not end the lease", renew, lease)
 	}
 	probe := t.v[mustIndex("ProbeIntervalMs")]
 	timeout := t.v[mustIndex("ProbeTimeoutMs")]
@@ -444,8 +477,8 @@ func parseTunablesFile(path string, t *Tunables, set *tunableSources, p *problem
 			p.errorf(path, n, "%s = %q: want a whole number from 0 to 4294967295", d.name, value)
 			continue
 		}
-		if uint32(v) < d.min {
-			p.errorf(path, n, "%s = %d: the minimum is %d", d.name, v, d.min)
+		if uint32(v) < d.min || uint32(v) > d.max {
+			p.errorf(path, n, "%s = %d: %s", d.name, v, d.want())
 			continue
 		}
 		t.mu.Lock()

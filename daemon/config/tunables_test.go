@@ -121,15 +121,17 @@ func TestTunablesGetSet(t *testing.T) {
 		{name: "case-insensitive", set: "monitorinterval", value: 5, get: "MONITORINTERVAL", want: 5},
 		{name: "ctdb-go tunable", set: "LeaseTime", value: 4, get: "leasetime", want: 4},
 		{name: "zero is fine where it means off", set: "LinkDebounceMs", value: 0, get: "LinkDebounceMs", want: 0},
-		{name: "any uint32", set: "DatabaseHashSize", value: 1<<32 - 1, get: "DatabaseHashSize", want: 1<<32 - 1},
+		{name: "any uint32 for a warning threshold", set: "DBSizeWarn", value: 1<<32 - 1, get: "DBSizeWarn", want: 1<<32 - 1},
+		{name: "above maximum", set: "EventScriptTimeout", value: 3601, get: "EventScriptTimeout", want: 30, wantErr: "setting EventScriptTimeout to 3601: want 1 to 3600 s"},
+		{name: "switch", set: "NoIPFailback", value: 2, get: "NoIPFailback", want: 0, wantErr: "setting NoIPFailback to 2: want 0 (off) or 1 (on)"},
 		{name: "unknown", set: "NoSuchThing", value: 1, get: "MonitorInterval", want: 15, wantErr: "config: no such tunable NoSuchThing"},
-		{name: "below minimum", set: "MonitorInterval", value: 0, get: "MonitorInterval", want: 15, wantErr: "setting MonitorInterval to 0: the minimum is 1"},
-		{name: "lease minimum", set: "LeaseTime", value: 0, get: "LeaseTime", want: 2, wantErr: "setting LeaseTime to 0: the minimum is 1"},
+		{name: "below minimum", set: "MonitorInterval", value: 0, get: "MonitorInterval", want: 15, wantErr: "setting MonitorInterval to 0: want 1 to 3600 s"},
+		{name: "lease minimum", set: "LeaseTime", value: 0, get: "LeaseTime", want: 2, wantErr: "setting LeaseTime to 0: want 1 to 60 s"},
 		{
-			name: "renewal longer than half the lease", set: "LeaseRenewIntervalMs", value: 1001, get: "LeaseRenewIntervalMs", want: 250,
-			wantErr: "setting LeaseRenewIntervalMs to 1001: LeaseRenewIntervalMs (1001) must be at most half of LeaseTime (2 s)",
+			name: "renewal half the lease", set: "LeaseRenewIntervalMs", value: 1000, get: "LeaseRenewIntervalMs", want: 250,
+			wantErr: "setting LeaseRenewIntervalMs to 1000: LeaseRenewIntervalMs (1000) must be less than half of LeaseTime (2 s), so that one lost renewal does not end the lease",
 		},
-		{name: "renewal half the lease", set: "LeaseRenewIntervalMs", value: 1000, get: "LeaseRenewIntervalMs", want: 1000},
+		{name: "renewal under half the lease", set: "LeaseRenewIntervalMs", value: 999, get: "LeaseRenewIntervalMs", want: 999},
 		{
 			name: "lease of one second", set: "LeaseTime", value: 1, get: "LeaseTime", want: 1,
 		},
@@ -330,7 +332,7 @@ func TestTunablesFiles(t *testing.T) {
 				`DIR/ctdb.tunables:8: MonitorInterval = "0x10": want a whole number from 0 to 4294967295`,
 				`DIR/ctdb.tunables:9: expected NAME=VALUE, got "MonitorInterval 15"`,
 				"DIR/ctdb.tunables:10: sections are not allowed in a tunables file",
-				"DIR/ctdb.tunables:11: LeaseTime = 0: the minimum is 1",
+				"DIR/ctdb.tunables:11: LeaseTime = 0: want 1 to 60 s",
 				"DIR/ctdb.tunables:12: obsolete tunable DeterministicIPs: use IPAllocAlgorithm",
 				"DIR/ctdb.tunables:13: obsolete tunable TDBMutexEnabled: use [database] tdb mutexes in ctdb.conf",
 				`DIR/tunables.d/x.tunables:1: unknown tunable "Bogus"`,
@@ -342,7 +344,7 @@ func TestTunablesFiles(t *testing.T) {
 				"ctdb.tunables":          "LeaseRenewIntervalMs=900\n",
 				"tunables.d/50.tunables": "# shorter lease\nLeaseTime=1\n",
 			},
-			errs: []string{"DIR/tunables.d/50.tunables:2: LeaseRenewIntervalMs (900) must be at most half of LeaseTime (1 s)"},
+			errs: []string{"DIR/tunables.d/50.tunables:2: LeaseRenewIntervalMs (900) must be less than half of LeaseTime (1 s), so that one lost renewal does not end the lease"},
 		},
 		{
 			name: "relation fixed by a later file",
@@ -369,5 +371,63 @@ func TestTunablesFiles(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTunableRanges checks every tunable's range holds its default, and
+// that TunableRange reports it.
+func TestTunableRanges(t *testing.T) {
+	for _, d := range tunables {
+		min, max, unit, ok := TunableRange(d.name)
+		if d.obsolete {
+			if ok {
+				t.Errorf("TunableRange(%s) = ok for an obsolete tunable", d.name)
+			}
+			continue
+		}
+		if !ok || min != d.min || max != d.max || unit != d.unit {
+			t.Errorf("TunableRange(%s) = %d, %d, %q, %v; want %d, %d, %q", d.name, min, max, unit, ok, d.min, d.max, d.unit)
+		}
+		if d.def < d.min || d.def > d.max || d.min > d.max {
+			t.Errorf("%s: default %d outside %d..%d", d.name, d.def, d.min, d.max)
+		}
+		msByName := strings.HasSuffix(d.name, "Ms") || d.name == "SeqnumInterval" || d.name == "StickyPindown"
+		if msByName != (d.unit == "ms") {
+			t.Errorf("%s: unit %q does not match the name", d.name, d.unit)
+		}
+	}
+}
+
+// TestExampleTunableRanges checks the ranges testdata/example/ctdb.tunables
+// documents against the table.
+func TestExampleTunableRanges(t *testing.T) {
+	b, err := os.ReadFile("testdata/example/ctdb.tunables")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(strings.TrimPrefix(line, "#"))
+		if len(f) < 3 || !strings.Contains(f[2], "..") {
+			continue
+		}
+		n++
+		i, ok := lookup(f[0])
+		if !ok {
+			t.Errorf("ctdb.tunables documents unknown tunable %s", f[0])
+			continue
+		}
+		d := tunables[i]
+		unit := ""
+		if len(f) > 3 {
+			unit = f[3]
+		}
+		want := fmt.Sprintf("%d %d..%d %s", d.def, d.min, d.max, d.unit)
+		if got := f[1] + " " + f[2] + " " + unit; got != want {
+			t.Errorf("ctdb.tunables documents %s as %q, the table has %q", f[0], got, want)
+		}
+	}
+	if n == 0 {
+		t.Error("ctdb.tunables documents no ranges")
 	}
 }
