@@ -63,6 +63,11 @@ demo: build ## A 3-node cluster in network namespaces; pulls a cable (root)
 	@sh tests/install-deps.sh demo
 	$(GO) run ./tests/cmd/demo
 
+.PHONY: soak
+soak: build ## Random faults on a 5-node namespace cluster for 10m (root; SOAK_FLAGS="-seed N -duration 30m")
+	@sh tests/install-deps.sh demo
+	$(GO) run ./tests/cmd/soak $(SOAK_FLAGS)
+
 install: build ## Install binaries, scripts and systemd unit under PREFIX and ETCDIR
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(ETCDIR)/events.d
 	install -m 0755 $(BIN)/ctdbd $(DESTDIR)$(PREFIX)/sbin/ctdbd

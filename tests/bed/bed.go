@@ -148,7 +148,7 @@ type Bed struct {
 	// intruder is the intruder's namespace (AddIntruder), "" until made.
 	// Written once under mu, before any use of it.
 	intruder string
-	macs   []net.HardwareAddr
+	macs     []net.HardwareAddr
 
 	// handles holds an open namespace handle and netlink handle per
 	// namespace name; filled by New, closed by Close.
