@@ -15,7 +15,8 @@ import (
 // order, nodes coming and going) and checks every plan: at most one order
 // per address, a take only on a node that can host it and lists it as
 // available, every other live claimant released first, and no address
-// given away while a node that lost contact may still hold it.
+// given away while a node that lost contact, or one that has not
+// reported, may still hold it.
 //
 // Each 5 bytes of input are one report: node (mod 4), alive bits of the
 // 4 nodes, flags, held and available address bitmasks (6 addresses).
@@ -65,37 +66,69 @@ func FuzzLeaderPlan(f *testing.F) {
 				Known: known, Held: bits(b[3] & 0x3f), Available: bits(b[4] & 0x3f)})
 
 			r.mu.Lock()
-			p := r.computeLocked(*now, true)
-			seen := map[netip.Addr]bool{}
-			for _, o := range p.ops {
-				if seen[o.addr] {
-					t.Fatalf("two orders for %s in one plan: %+v", o.addr, p.ops)
-				}
-				seen[o.addr] = true
-				if o.take < 0 {
-					continue
-				}
-				if !p.canHost[o.take] {
-					t.Fatalf("take of %s on node %d, which cannot host", o.addr, o.take)
-				}
-				st := r.states[o.take]
-				if st == nil || !slices.Contains(st.Available, o.addr) {
-					t.Fatalf("take of %s on node %d, which does not have it available", o.addr, o.take)
-				}
-				for pnn, st := range r.states {
-					if pnn == o.take || !slices.Contains(r.heldByLocked(pnn, st), o.addr) {
-						continue
-					}
-					if r.peers[pnn].Alive && !slices.Contains(o.release, pnn) {
-						t.Fatalf("take of %s on %d without releasing it on live holder %d", o.addr, o.take, pnn)
-					}
-					if !r.peers[pnn].Alive && now.Before(r.safeTimeLocked(pnn)) {
-						t.Fatalf("take of %s on %d while lost node %d may hold it until %v (now %v)",
-							o.addr, o.take, pnn, r.safeTimeLocked(pnn), *now)
-					}
-				}
-			}
+			v := r.viewLocked()
+			p := Decide(v, *now)
+			checkPlan(t, v, p, *now)
 			r.mu.Unlock()
 		}
 	})
+}
+
+// checkPlan checks decision p for view v against the rules every plan
+// keeps, whatever the view.
+func checkPlan(t *testing.T, v View, p Decision, now time.Time) {
+	t.Helper()
+	seen := map[netip.Addr]bool{}
+	for _, o := range p.Ops {
+		if seen[o.Addr] {
+			t.Fatalf("two orders for %s in one plan: %+v", o.Addr, p.Ops)
+		}
+		seen[o.Addr] = true
+		if v.Moving[o.Addr] {
+			t.Fatalf("order for %s, which is moving already", o.Addr)
+		}
+		if o.Take < 0 {
+			continue
+		}
+		if !p.CanHost[o.Take] {
+			t.Fatalf("take of %s on node %d, which cannot host", o.Addr, o.Take)
+		}
+		st, ok := v.States[o.Take]
+		if !ok || !slices.Contains(st.Available, o.Addr) {
+			t.Fatalf("take of %s on node %d, which does not have it available", o.Addr, o.Take)
+		}
+		for _, pnn := range v.Nodes {
+			if pnn == o.Take {
+				continue
+			}
+			if _, ok := v.States[pnn]; !ok {
+				if (v.Alive[pnn] || !v.Fence) && now.Before(v.safeTime(pnn)) {
+					t.Fatalf("take of %s on %d while node %d, which has not reported, may hold it until %v (now %v)",
+						o.Addr, o.Take, pnn, v.safeTime(pnn), now)
+				}
+				if !v.Alive[pnn] && v.Fence && !v.Fencing[pnn].Done {
+					t.Fatalf("take of %s on %d while node %d, which has not reported, is not fenced", o.Addr, o.Take, pnn)
+				}
+				continue
+			}
+			if !slices.Contains(v.held(pnn), o.Addr) && !slices.Contains(v.Suspect[o.Addr], pnn) {
+				continue
+			}
+			if v.Alive[pnn] && !slices.Contains(o.Release, pnn) {
+				t.Fatalf("take of %s on %d without releasing it on live holder %d", o.Addr, o.Take, pnn)
+			}
+			if !v.Alive[pnn] && now.Before(v.safeTime(pnn)) {
+				t.Fatalf("take of %s on %d while lost node %d may hold it until %v (now %v)",
+					o.Addr, o.Take, pnn, v.safeTime(pnn), now)
+			}
+			if !v.Alive[pnn] && v.Fence && !v.Fencing[pnn].Done {
+				t.Fatalf("take of %s on %d while lost node %d is not fenced", o.Addr, o.Take, pnn)
+			}
+		}
+	}
+	for _, o := range p.Ops {
+		if _, kept := p.Keep[o.Addr]; kept && o.Take >= 0 {
+			t.Fatalf("%s both kept on %d and taken by %d", o.Addr, p.Keep[o.Addr], o.Take)
+		}
+	}
 }

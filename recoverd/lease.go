@@ -7,7 +7,7 @@ package recoverd
 //
 // The grant's LeaseTime is the shorter of the leader's and the
 // requester's, and the leader records, per node, the lease end it granted
-// (see safeTimeLocked): a LeaseTime changed on one node, or on the leader
+// (see View.safeTime): a LeaseTime changed on one node, or on the leader
 // between two grants, never lets a node hold an address past the time the
 // leader waits for. A requester that has seen a higher generation than the
 // leader's makes the leader step up above it first.
@@ -43,8 +43,8 @@ func (r *Recoverd) HandleLease(req LeaseRequest) (LeaseGrant, bool) {
 	if end := now.Add(lt); end.After(r.grantEnd[req.PNN]) {
 		r.grantEnd[req.PNN] = end
 	}
-	st := r.states[req.PNN]
-	want := st == nil || st.Boot != req.StateBoot || st.Version < req.StateVersion
+	st, ok := r.states[req.PNN]
+	want := !ok || st.Boot != req.StateBoot || st.Version < req.StateVersion
 	return LeaseGrant{
 		Seq:        req.Seq,
 		Generation: r.gen,
@@ -58,15 +58,15 @@ func (r *Recoverd) HandleLease(req LeaseRequest) (LeaseGrant, bool) {
 // run when something that matters for placement changed.
 func (r *Recoverd) UpdateState(st NodeState) {
 	r.mu.Lock()
-	old := r.states[st.PNN]
-	if !r.leader || old != nil && old.Boot == st.Boot && old.Version >= st.Version {
+	old, had := r.states[st.PNN]
+	if !r.leader || had && old.Boot == st.Boot && old.Version >= st.Version {
 		r.mu.Unlock()
 		return
 	}
-	r.states[st.PNN] = &st
+	r.states[st.PNN] = st
 	// Orders this report already reflects need no override any more.
 	for a, m := range r.override {
-		if o, ok := m[st.PNN]; ok && (o.boot != st.Boot || o.version <= st.Version) {
+		if o, ok := m[st.PNN]; ok && (o.Boot != st.Boot || o.Version <= st.Version) {
 			delete(m, st.PNN)
 			if len(m) == 0 {
 				delete(r.override, a)
@@ -81,7 +81,7 @@ func (r *Recoverd) UpdateState(st NodeState) {
 			delete(r.suspect, a)
 		}
 	}
-	changed := old == nil || old.Flags != st.Flags || old.RunState != st.RunState ||
+	changed := !had || old.Flags != st.Flags || old.RunState != st.RunState ||
 		!equalAddrs(old.Available, st.Available) || !equalAddrs(old.Held, st.Held) ||
 		len(old.Known) != len(st.Known)
 	if changed {
@@ -102,7 +102,7 @@ func (r *Recoverd) States() map[int]NodeState {
 	defer r.mu.Unlock()
 	m := make(map[int]NodeState, len(r.states))
 	for p, s := range r.states {
-		m[p] = *s
+		m[p] = s
 	}
 	return m
 }

@@ -112,7 +112,7 @@ type Recoverd struct {
 	lastTry     time.Time
 	quorumOK    bool
 	peers       map[int]Peer
-	states      map[int]*NodeState
+	states      map[int]NodeState
 	lastGrant   map[int]time.Time // when each node's last grant was given
 	// grantEnd is, per node, the end of the lease this leader granted it
 	// (grant time + the LeaseTime in that grant): a node's own lease ends
@@ -138,24 +138,16 @@ type Recoverd struct {
 	opsRunning  int
 	blocked     map[netip.Addr]string // why an address is not being served
 	canHost     map[int]bool          // as of the last run
-	fencing     map[int]*fenceState
+	fencing     map[int]FenceState
 	lostAt      map[int]time.Time // when an unreachable node was first seen gone
-	runCtx      context.Context
 	silent      map[int]time.Time // leaders whose grants stopped, until when
 	// override records what an acknowledged order did to a node's
 	// holdings, until a state report at least as new says so itself:
 	// reports are asynchronous, and an older one must not undo an order.
-	override  map[netip.Addr]map[int]override
+	override  map[netip.Addr]map[int]Override
 	seen      map[int]bool // nodes seen alive since this daemon started
 	started   time.Time
 	lastStart time.Time // of the last takeover run
-}
-
-// override is an order's effect on one node's holding of one address.
-type override struct {
-	held    bool
-	boot    int64
-	version uint64
 }
 
 // New checks cfg and fills defaults.
@@ -178,7 +170,7 @@ func New(cfg Config) (*Recoverd, error) {
 		now:        cfg.Now,
 		kick:       make(chan struct{}, 1),
 		peers:      map[int]Peer{},
-		states:     map[int]*NodeState{},
+		states:     map[int]NodeState{},
 		lastGrant:  map[int]time.Time{},
 		grantEnd:   map[int]time.Time{},
 		assigned:   map[netip.Addr]int{},
@@ -187,11 +179,10 @@ func New(cfg Config) (*Recoverd, error) {
 		suspect:    map[netip.Addr]map[int]time.Time{},
 		failures:   map[int][]time.Time{},
 		blocked:    map[netip.Addr]string{},
-		fencing:    map[int]*fenceState{},
+		fencing:    map[int]FenceState{},
 		lostAt:     map[int]time.Time{},
-		runCtx:     context.Background(),
 		silent:     map[int]time.Time{},
-		override:   map[netip.Addr]map[int]override{},
+		override:   map[netip.Addr]map[int]Override{},
 		seen:       map[int]bool{},
 		started:    cfg.Now(),
 	}
@@ -279,9 +270,6 @@ func (r *Recoverd) leaseTimeLocked() time.Duration { return r.LeaseTime() }
 
 // Run elects and leads until ctx ends; then it gives up the lock.
 func (r *Recoverd) Run(ctx context.Context) error {
-	r.mu.Lock()
-	r.runCtx = ctx
-	r.mu.Unlock()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	defer r.stepDown("shutting down")
@@ -483,17 +471,17 @@ func (r *Recoverd) becomeLeader(lost <-chan struct{}, release func() error) {
 	r.validUntil = now.Add(500 * time.Millisecond)
 	r.lockLost = lost
 	r.release = release
-	r.states = map[int]*NodeState{}
+	r.states = map[int]NodeState{}
 	r.lastGrant = map[int]time.Time{}
 	r.grantEnd = map[int]time.Time{}
 	r.maxLease = r.leaseTimeLocked()
 	r.assigned = map[netip.Addr]int{}
 	r.suspect = map[netip.Addr]map[int]time.Time{}
 	r.failures = map[int][]time.Time{}
-	r.fencing = map[int]*fenceState{}
+	r.fencing = map[int]FenceState{}
 	r.lostAt = map[int]time.Time{}
 	r.canHost = map[int]bool{}
-	r.override = map[netip.Addr]map[int]override{}
+	r.override = map[netip.Addr]map[int]Override{}
 	r.runAt = now
 	r.log.Info("this node is now the leader", "pnn", r.cfg.PNN, "generation", gen)
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ctdb-go/ctdb-go/ipalloc"
 )
 
 // fakeCluster is a Transport over simulated nodes: it applies take and
@@ -115,7 +117,7 @@ func (m mapTunables) Get(n string) (uint32, bool) { v, ok := m[n]; return v, ok 
 
 // roundRobin is a stand-in allocator: keep current holders that can host,
 // place the rest on the least loaded node that can host.
-func roundRobin(in AllocInput) map[netip.Addr]int {
+func roundRobin(in ipalloc.Input) ipalloc.Result {
 	can := map[int]bool{}
 	load := map[int]int{}
 	for _, n := range in.Nodes {
@@ -128,8 +130,10 @@ func roundRobin(in AllocInput) map[netip.Addr]int {
 			load[ip.Current]++
 		}
 	}
+	var res ipalloc.Result
 	for _, ip := range in.IPs {
-		if _, ok := out[ip.Addr]; ok {
+		if p, ok := out[ip.Addr]; ok {
+			res.Assignments = append(res.Assignments, ipalloc.Assignment{Addr: ip.Addr, PNN: p})
 			continue
 		}
 		best := -1
@@ -138,12 +142,12 @@ func roundRobin(in AllocInput) map[netip.Addr]int {
 				best = p
 			}
 		}
-		out[ip.Addr] = best
+		res.Assignments = append(res.Assignments, ipalloc.Assignment{Addr: ip.Addr, PNN: best})
 		if best >= 0 {
 			load[best]++
 		}
 	}
-	return out
+	return res
 }
 
 func newTestLeader(t *testing.T, nodes int) (*Recoverd, *fakeCluster, *time.Time) {
@@ -337,14 +341,14 @@ func TestNewLeaderWaitsForUnknownNodes(t *testing.T) {
 	f.log = nil
 	f.mu.Unlock()
 	r.mu.Lock()
-	p := r.computeLocked(*now, true)
+	p := Decide(r.viewLocked(), *now)
 	r.mu.Unlock()
-	for _, o := range p.ops {
-		if o.take >= 0 {
-			t.Errorf("take of %s on %d planned before node 2 reported", o.addr, o.take)
+	for _, o := range p.Ops {
+		if o.Take >= 0 {
+			t.Errorf("take of %s on %d planned before node 2 reported", o.Addr, o.Take)
 		}
 	}
-	if len(p.blocked) == 0 {
+	if len(p.Blocked) == 0 {
 		t.Error("no address reported as blocked while node 2 is unknown")
 	}
 }
@@ -438,9 +442,9 @@ func TestStaleReportDoesNotUndoTake(t *testing.T) {
 		r.UpdateState(st)
 	}
 	r.mu.Lock()
-	p := r.computeLocked(now.Add(200*time.Millisecond), true)
+	p := Decide(r.viewLocked(), now.Add(200*time.Millisecond))
 	r.mu.Unlock()
-	for _, o := range p.ops {
+	for _, o := range p.Ops {
 		t.Errorf("planned %+v after stale reports; the acknowledged takes must stand", o)
 	}
 }

@@ -8,333 +8,18 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ctdb-go/ctdb-go/daemon/control"
 	"github.com/ctdb-go/ctdb-go/ipalloc"
 )
-
-// AllocNode is one node as ipalloc sees it.
-type AllocNode struct {
-	PNN     int
-	CanHost bool
-}
-
-// AllocIP is one public address as ipalloc sees it.
-type AllocIP struct {
-	Addr        netip.Addr
-	Current     int // -1: nobody
-	KnownOn     []int
-	AvailableOn []int
-}
-
-// AllocInput is a takeover run's question to ipalloc.
-type AllocInput struct {
-	Algorithm    uint32
-	NoIPTakeover bool
-	NoIPFailback bool
-	// ForceRebalance are nodes LCP2 should rebalance onto even if they
-	// already hold an address: nodes that just became able to host.
-	ForceRebalance []int
-	Nodes          []AllocNode
-	IPs            []AllocIP
-}
-
-// AllocateFunc answers where each address goes (-1: nowhere).
-type AllocateFunc func(AllocInput) map[netip.Addr]int
-
-// IPAlloc is the AllocateFunc of ctdbd: ipalloc, with the algorithm the
-// IPAllocAlgorithm tunable names.
-func IPAlloc(in AllocInput) map[netip.Addr]int {
-	ai := ipalloc.Input{
-		Algorithm:      ipalloc.Algorithm(in.Algorithm),
-		NoIPTakeover:   in.NoIPTakeover,
-		NoIPFailback:   in.NoIPFailback,
-		ForceRebalance: in.ForceRebalance,
-	}
-	for _, n := range in.Nodes {
-		ai.Nodes = append(ai.Nodes, ipalloc.Node{PNN: n.PNN, CanHost: n.CanHost})
-	}
-	for _, ip := range in.IPs {
-		ai.IPs = append(ai.IPs, ipalloc.IP{Addr: ip.Addr, Current: ip.Current, KnownOn: ip.KnownOn, AvailableOn: ip.AvailableOn})
-	}
-	out := make(map[netip.Addr]int, len(in.IPs))
-	for _, a := range ipalloc.Allocate(ai).Assignments {
-		out[a.Addr] = a.PNN
-	}
-	return out
-}
-
-// op moves one address: release it on every node in release, then take
-// it on take (-1: only release).
-type op struct {
-	addr    netip.Addr
-	release []int
-	take    int
-}
 
 // minRunGap is the least time between the starts of two takeover runs.
 const minRunGap = 100 * time.Millisecond
 
-// StartupHold is how long a new leader waits for every live node to be
-// able to host before its first placement.
-const StartupHold = 5 * time.Second
-
-// plan is one takeover run's decision.
-type plan struct {
-	ops     []op
-	keep    map[netip.Addr]int    // addresses that stay where they are
-	blocked map[netip.Addr]string // addresses that wait, and why
-	wake    time.Time             // run again by then (a lease runs out)
-	dups    []string              // duplicate holders found
-	canHost map[int]bool          // which nodes could host in this run
-}
-
-// safeTimeLocked is when pnn can hold nothing any more, once this leader
-// grants it nothing: the end of the lease this leader granted it, and no
-// earlier than the longest lease an earlier leader could have granted
-// (maxLease from this leader's start), plus LeaseMargin for the kernel.
-func (r *Recoverd) safeTimeLocked(pnn int) time.Time {
-	t := r.leaderSince.Add(r.maxLease)
-	if e := r.grantEnd[pnn]; e.After(t) {
-		t = e
-	}
-	return t.Add(LeaseMargin)
-}
-
-// hasLeaseLocked: the node renewed recently enough to have at least a
-// second of lease left, so it can add an address with a lifetime.
-func (r *Recoverd) hasLeaseLocked(pnn int, now time.Time) bool {
-	e, ok := r.grantEnd[pnn]
-	return ok && e.Sub(now) > time.Second+100*time.Millisecond
-}
-
-// computeLocked decides a run; it changes nothing.
-func (r *Recoverd) computeLocked(now time.Time, dry bool) plan {
-	p := plan{keep: map[netip.Addr]int{}, blocked: map[netip.Addr]string{}}
-	in := AllocInput{
-		Algorithm:    r.tunable("IPAllocAlgorithm", 2),
-		NoIPTakeover: r.tunable("NoIPTakeover", 0) != 0,
-		NoIPFailback: r.tunable("NoIPFailback", 0) != 0,
-	}
-	canHost := map[int]bool{}
-	p.canHost = canHost
-	allCan := true
-	for _, pnn := range r.cfg.Nodes {
-		st := r.states[pnn]
-		ok := r.peers[pnn].Alive && st != nil && st.RunState == RunStateRunning &&
-			st.Flags.CanHost() && r.hasLeaseLocked(pnn, now)
-		canHost[pnn] = ok
-		in.Nodes = append(in.Nodes, AllocNode{PNN: pnn, CanHost: ok})
-		// Force only a node this leader saw unable before: after a
-		// leader change nothing is known, and forcing every node would
-		// move addresses between healthy nodes.
-		if was, known := r.canHost[pnn]; ok && known && !was {
-			in.ForceRebalance = append(in.ForceRebalance, pnn)
-		}
-		if r.peers[pnn].Alive && !ok {
-			allCan = false
-		}
-	}
-	for _, pnn := range r.cfg.Deleted {
-		in.Nodes = append(in.Nodes, AllocNode{PNN: pnn})
-	}
-	slices.SortFunc(in.Nodes, func(a, b AllocNode) int { return a.PNN - b.PNN })
-	// Right after a leader starts, nodes become healthy one after another
-	// (each runs its first monitor 2 s after it starts). Placing addresses
-	// on the first healthy node only to move them again is churn, and LCP2
-	// never rebalances onto a node that already got one: wait until every
-	// live node can host, or StartupHold has passed.
-	hold := !allCan && now.Sub(r.leaderSince) < StartupHold && len(r.assigned) == 0
-
-	type ipInfo struct {
-		known, avail []int
-		alive, dead  []int // claimants
-	}
-	ips := map[netip.Addr]*ipInfo{}
-	get := func(a netip.Addr) *ipInfo {
-		if ips[a] == nil {
-			ips[a] = &ipInfo{}
-		}
-		return ips[a]
-	}
-	for _, pnn := range r.cfg.Nodes {
-		st := r.states[pnn]
-		if st == nil {
-			continue
-		}
-		avail := make(map[netip.Addr]bool, len(st.Available))
-		for _, a := range st.Available {
-			avail[a] = true
-		}
-		for _, k := range st.Known {
-			i := get(k.Prefix.Addr())
-			i.known = append(i.known, pnn)
-			if canHost[pnn] && avail[k.Prefix.Addr()] {
-				i.avail = append(i.avail, pnn)
-			}
-		}
-		for _, a := range r.heldByLocked(pnn, st) {
-			i := get(a)
-			if r.peers[pnn].Alive {
-				i.alive = append(i.alive, pnn)
-			} else {
-				i.dead = append(i.dead, pnn)
-			}
-		}
-	}
-	for a, m := range r.suspect {
-		for pnn := range m {
-			i := get(a)
-			if r.peers[pnn].Alive {
-				if !slices.Contains(i.alive, pnn) {
-					i.alive = append(i.alive, pnn)
-				}
-			} else if !slices.Contains(i.dead, pnn) {
-				i.dead = append(i.dead, pnn)
-			}
-		}
-	}
-
-	addrs := make([]netip.Addr, 0, len(ips))
-	for a, i := range ips {
-		if len(i.known) == 0 {
-			// Held but configured nowhere (removed by reloadips, or
-			// added by hand): it must go.
-			continue
-		}
-		addrs = append(addrs, a)
-	}
-	slices.SortFunc(addrs, func(a, b netip.Addr) int { return a.Compare(b) })
-	for _, a := range addrs {
-		i := ips[a]
-		slices.Sort(i.alive)
-		cur := -1
-		if to, moving := r.inflightTo[a]; moving && r.inflight[a] {
-			// Plan as if moves in flight had landed; otherwise every run
-			// during a big move sees the old holders still loaded and
-			// sends yet more addresses to the nodes that gain them.
-			cur = to
-		} else if h, ok := r.assigned[a]; ok && slices.Contains(i.alive, h) {
-			cur = h
-		} else if len(i.alive) > 0 {
-			cur = i.alive[0]
-		}
-		in.IPs = append(in.IPs, AllocIP{Addr: a, Current: cur, KnownOn: i.known, AvailableOn: i.avail})
-	}
-	// Nodes whose holdings this leader does not know yet (no state
-	// report) may hold anything until their lease, granted by an earlier
-	// leader, has run out: nothing is taken before they report or then.
-	var unknown []int
-	unknownWhy := map[int]string{}
-	for _, pnn := range r.cfg.Nodes {
-		if r.states[pnn] != nil {
-			continue
-		}
-		if why := r.unknownGateLocked(pnn, now, dry); why != "" {
-			unknown = append(unknown, pnn)
-			unknownWhy[pnn] = why
-		}
-	}
-	target := map[netip.Addr]int{}
-	if hold {
-		p.wake = r.leaderSince.Add(StartupHold)
-		for _, ip := range in.IPs {
-			if ip.Current >= 0 {
-				target[ip.Addr] = ip.Current
-			} else {
-				p.blocked[ip.Addr] = "waiting for the nodes to become healthy after start-up"
-			}
-		}
-	} else if !r.cfg.FailoverDisabled && len(in.IPs) > 0 {
-		target = r.cfg.Allocate(in)
-	}
-
-	for a, i := range ips {
-		if r.inflight[a] {
-			continue
-		}
-		t, ok := target[a]
-		if !ok || len(i.known) == 0 {
-			t = -1
-		}
-		if why := r.deadGateLocked(i.dead, now, dry); why != "" {
-			// An unreachable node may still hold it: nobody else gets it
-			// before its lease has run out, or it has been fenced.
-			p.blocked[a] = why
-			for _, d := range i.dead {
-				if w := r.safeTimeLocked(d); now.Before(w) && (p.wake.IsZero() || w.Before(p.wake)) {
-					p.wake = w
-				}
-			}
-			if r.cfg.Fence != nil {
-				if w := now.Add(250 * time.Millisecond); p.wake.IsZero() || w.Before(p.wake) {
-					p.wake = w
-				}
-			}
-			continue
-		}
-		var others []int
-		for _, c := range i.alive {
-			if c != t {
-				others = append(others, c)
-			}
-		}
-		holds := slices.Contains(i.alive, t)
-		if len(i.alive) > 1 || len(i.alive) == 1 && r.assigned[a] != i.alive[0] && hasKey(r.assigned, a) {
-			p.dups = append(p.dups, fmt.Sprintf("%s held by %v", a, i.alive))
-		}
-		switch {
-		case t < 0 && len(i.alive) == 0:
-		case holds && len(others) == 0:
-			p.keep[a] = t
-		case t < 0:
-			p.ops = append(p.ops, op{addr: a, release: others, take: -1})
-		case holds:
-			p.ops = append(p.ops, op{addr: a, release: others, take: -1})
-			p.keep[a] = t
-		default:
-			if u := slices.DeleteFunc(slices.Clone(unknown), func(x int) bool { return x == t }); len(u) > 0 {
-				p.blocked[a] = unknownWhy[u[0]]
-				if w := r.safeTimeLocked(u[0]); p.wake.IsZero() || w.Before(p.wake) {
-					p.wake = w
-				}
-				continue
-			}
-			p.ops = append(p.ops, op{addr: a, release: others, take: t})
-		}
-	}
-	slices.SortFunc(p.ops, func(x, y op) int { return x.addr.Compare(y.addr) })
-	return p
-}
-
-func hasKey[K comparable, V any](m map[K]V, k K) bool { _, ok := m[k]; return ok }
-
-// heldByLocked is what node pnn holds: its last report, corrected by the
-// orders it acknowledged after that report was made.
-func (r *Recoverd) heldByLocked(pnn int, st *NodeState) []netip.Addr {
-	newer := func(o override) bool { return o.boot == st.Boot && o.version > st.Version }
-	out := make([]netip.Addr, 0, len(st.Held))
-	reported := make(map[netip.Addr]bool, len(st.Held))
-	for _, a := range st.Held {
-		reported[a] = true
-		if o, ok := r.override[a][pnn]; ok && newer(o) && !o.held {
-			continue
-		}
-		out = append(out, a)
-	}
-	for a, m := range r.override {
-		if o, ok := m[pnn]; ok && newer(o) && o.held && !reported[a] {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
 // noteOrderLocked records an acknowledged order's effect.
 func (r *Recoverd) noteOrderLocked(a netip.Addr, pnn int, held bool, rep OrderReply) {
 	if r.override[a] == nil {
-		r.override[a] = map[int]override{}
+		r.override[a] = map[int]Override{}
 	}
-	r.override[a][pnn] = override{held: held, boot: rep.Boot, version: rep.Version}
+	r.override[a][pnn] = Override{Held: held, Boot: rep.Boot, Version: rep.Version}
 }
 
 // maybeRun starts a takeover run when one is due. It does not wait for
@@ -366,49 +51,111 @@ func (r *Recoverd) maybeRun(ctx context.Context) {
 	interval := time.Duration(r.tunable("RecoverInterval", 1)) * time.Second
 	r.runAt = now.Add(interval)
 	start := time.Now()
-	p := r.computeLocked(now, false)
-	if !p.wake.IsZero() && p.wake.Before(r.runAt) {
-		r.runAt = p.wake
+	d := Decide(r.viewLocked(), now)
+	if !d.Wake.IsZero() && d.Wake.Before(r.runAt) {
+		r.runAt = d.Wake
 	}
-	for a, t := range p.keep {
-		r.assigned[a] = t
-	}
-	r.blocked = p.blocked
-	r.canHost = p.canHost
-	if len(p.dups) > 0 {
-		r.dups += uint64(len(p.dups))
-		r.log.Warn("address held by a node that was not given it; releasing it there", "dups", p.dups)
-	}
+	r.applyLocked(ctx, d)
 	gen := r.gen
-	for _, o := range p.ops {
-		r.inflight[o.addr] = true
-		r.inflightTo[o.addr] = o.take
-	}
-	if len(p.ops) > 0 {
-		r.opsRunning += len(p.ops)
+	if len(d.Ops) > 0 {
+		r.opsRunning += len(d.Ops)
 		r.runs++
 		r.lastRun = now
 	}
 	waiters := r.waiters
-	if len(p.ops) == 0 {
+	if len(d.Ops) == 0 {
 		r.waiters = nil
 	}
 	r.mu.Unlock()
-	if len(p.ops) == 0 {
+	if len(d.Ops) == 0 {
 		for _, w := range waiters {
 			close(w)
 		}
 		return
 	}
-	r.log.Info("takeover run", "moves", len(p.ops), "generation", gen)
-	r.launch(ctx, p.ops, gen, start)
+	r.log.Info("takeover run", "moves", len(d.Ops), "generation", gen)
+	r.launch(ctx, d.Ops, gen, start)
+}
+
+// viewLocked is what Decide reads, as of now. The maps are r's own, not
+// copies: Decide only reads them, and it runs before r.mu is released.
+func (r *Recoverd) viewLocked() View {
+	v := View{
+		Self:        r.cfg.PNN,
+		Nodes:       r.cfg.Nodes,
+		Deleted:     r.cfg.Deleted,
+		Alive:       make(map[int]bool, len(r.peers)),
+		States:      r.states,
+		Overrides:   r.override,
+		Assigned:    r.assigned,
+		Moving:      r.inflight,
+		MovingTo:    r.inflightTo,
+		Suspect:     make(map[netip.Addr][]int, len(r.suspect)),
+		CouldHost:   r.canHost,
+		GrantEnd:    r.grantEnd,
+		LastGrant:   r.lastGrant,
+		LeaderSince: r.leaderSince,
+		MaxLease:    r.maxLease,
+		LostAt:      r.lostAt,
+		Fencing:     r.fencing,
+		Seen:        r.seen,
+		Started:     r.started,
+
+		FailoverDisabled:  r.cfg.FailoverDisabled,
+		Fence:             r.cfg.Fence != nil,
+		Quorum:            r.cfg.Quorum,
+		Algorithm:         ipalloc.Algorithm(r.tunable("IPAllocAlgorithm", 2)),
+		NoIPTakeover:      r.tunable("NoIPTakeover", 0) != 0,
+		NoIPFailback:      r.tunable("NoIPFailback", 0) != 0,
+		RenewInterval:     time.Duration(r.tunable("LeaseRenewIntervalMs", 250)) * time.Millisecond,
+		FenceDelay:        time.Duration(r.tunable("FenceDelayMs", 2000)) * time.Millisecond,
+		FenceStartupGrace: time.Duration(r.tunable("FenceStartupGrace", 10)) * time.Second,
+		Allocate:          r.cfg.Allocate,
+	}
+	for pnn, p := range r.peers {
+		v.Alive[pnn] = p.Alive
+	}
+	for a, m := range r.suspect {
+		for pnn := range m {
+			v.Suspect[a] = append(v.Suspect[a], pnn)
+		}
+	}
+	return v
+}
+
+// applyLocked records what decision d implies and starts its fences;
+// the caller launches its ops. Addresses with an op are marked moving
+// (towards their take) until the op ends.
+func (r *Recoverd) applyLocked(ctx context.Context, d Decision) {
+	for a, t := range d.Keep {
+		r.assigned[a] = t
+	}
+	r.blocked = d.Blocked
+	r.canHost = d.CanHost
+	if len(d.Duplicates) > 0 {
+		r.dups += uint64(len(d.Duplicates))
+		r.log.Warn("address held by a node that was not given it; releasing it there", "dups", d.Duplicates)
+	}
+	for pnn, t := range d.LostAt {
+		r.lostAt[pnn] = t
+	}
+	for pnn, fs := range d.FenceStates {
+		r.fencing[pnn] = fs
+	}
+	for _, pnn := range d.Fence {
+		go r.fence(ctx, pnn)
+	}
+	for _, o := range d.Ops {
+		r.inflight[o.Addr] = true
+		r.inflightTo[o.Addr] = o.Take
+	}
 }
 
 // launch runs ops concurrently and sends ipreallocated when all are done.
 // A move spends most of its ~50-100 ms waiting (two round trips, the ARP
 // probe's wait, the scripts), so many run at once: TakeoverParallelism
 // per node, since each node does its own part.
-func (r *Recoverd) launch(ctx context.Context, ops []op, gen uint64, start time.Time) {
+func (r *Recoverd) launch(ctx context.Context, ops []Op, gen uint64, start time.Time) {
 	par := int(r.tunable("TakeoverParallelism", 8))
 	if par < 1 {
 		par = 1
@@ -461,72 +208,72 @@ func (r *Recoverd) launch(ctx context.Context, ops []op, gen uint64, start time.
 }
 
 // execute moves one address: every release acknowledged, then the take.
-func (r *Recoverd) execute(ctx context.Context, o op, gen uint64) bool {
+func (r *Recoverd) execute(ctx context.Context, o Op, gen uint64) bool {
 	defer func() {
 		r.mu.Lock()
-		delete(r.inflight, o.addr)
-		delete(r.inflightTo, o.addr)
+		delete(r.inflight, o.Addr)
+		delete(r.inflightTo, o.Addr)
 		r.mu.Unlock()
 	}()
 	timeout := time.Duration(r.tunable("TakeoverTimeout", 9)) * time.Second
-	for _, pnn := range o.release {
-		rep, err := r.order(ctx, pnn, KindRelease, o.addr, o.take, gen, timeout)
+	for _, pnn := range o.Release {
+		rep, err := r.order(ctx, pnn, KindRelease, o.Addr, o.Take, gen, timeout)
 		var oe *orderError
 		if asOrderError(err, &oe) && oe.fault {
 			// The releaseip event failed, but the address is gone.
 			r.mu.Lock()
-			r.noteOrderLocked(o.addr, pnn, false, rep)
+			r.noteOrderLocked(o.Addr, pnn, false, rep)
 			r.mu.Unlock()
 			r.failed(ctx, pnn)
 		}
 		if err != nil {
-			r.log.Warn("release failed", "ip", o.addr, "pnn", pnn, "err", err)
+			r.log.Warn("release failed", "ip", o.Addr, "pnn", pnn, "err", err)
 			return false
 		}
 		r.mu.Lock()
-		r.noteOrderLocked(o.addr, pnn, false, rep)
-		if m := r.suspect[o.addr]; m != nil {
+		r.noteOrderLocked(o.Addr, pnn, false, rep)
+		if m := r.suspect[o.Addr]; m != nil {
 			delete(m, pnn)
 		}
-		if r.assigned[o.addr] == pnn {
-			delete(r.assigned, o.addr)
+		if r.assigned[o.Addr] == pnn {
+			delete(r.assigned, o.Addr)
 		}
 		r.mu.Unlock()
 	}
-	if o.take < 0 {
+	if o.Take < 0 {
 		return true
 	}
 	r.mu.Lock()
-	if r.suspect[o.addr] == nil {
-		r.suspect[o.addr] = map[int]time.Time{}
+	if r.suspect[o.Addr] == nil {
+		r.suspect[o.Addr] = map[int]time.Time{}
 	}
-	r.suspect[o.addr][o.take] = r.now()
+	r.suspect[o.Addr][o.Take] = r.now()
 	r.mu.Unlock()
-	rep, err := r.order(ctx, o.take, KindTake, o.addr, o.take, gen, timeout)
+	rep, err := r.order(ctx, o.Take, KindTake, o.Addr, o.Take, gen, timeout)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var oe *orderError
 	switch {
 	case err == nil:
-		r.assigned[o.addr] = o.take
-		r.noteOrderLocked(o.addr, o.take, true, rep)
-		delete(r.suspect[o.addr], o.take)
+		r.assigned[o.Addr] = o.Take
+		r.noteOrderLocked(o.Addr, o.Take, true, rep)
+		delete(r.suspect[o.Addr], o.Take)
 	case asOrderError(err, &oe):
 		// The node answered: it did not take it.
-		r.noteOrderLocked(o.addr, o.take, false, rep)
-		delete(r.suspect[o.addr], o.take)
+		r.noteOrderLocked(o.Addr, o.Take, false, rep)
+		delete(r.suspect[o.Addr], o.Take)
 	}
-	if len(r.suspect[o.addr]) == 0 {
-		delete(r.suspect, o.addr)
+	if len(r.suspect[o.Addr]) == 0 {
+		delete(r.suspect, o.Addr)
 	}
 	if err != nil {
-		r.log.Warn("take failed", "ip", o.addr, "pnn", o.take, "err", err)
+		r.log.Warn("take failed", "ip", o.Addr, "pnn", o.Take, "err", err)
 		if oe != nil && oe.fault {
-			go r.failed(ctx, o.take)
+			go r.failed(ctx, o.Take)
 		}
 		return false
 	}
-	r.log.Info("address moved", "ip", o.addr, "from", o.release, "to", o.take)
+	r.log.Info("address moved", "ip", o.Addr, "from", o.Release, "to", o.Take)
 	return true
 }
 
@@ -606,129 +353,4 @@ func (r *Recoverd) failed(ctx context.Context, pnn int) {
 			r.log.Warn("banning node", "pnn", pnn, "err", err)
 		}
 	}
-}
-
-// RunNow starts a takeover run and waits until its addresses have moved.
-func (r *Recoverd) RunNow(ctx context.Context) error {
-	w := make(chan struct{})
-	r.mu.Lock()
-	if !r.leader {
-		r.mu.Unlock()
-		return ErrNotLeader
-	}
-	r.waiters = append(r.waiters, w)
-	r.runAt = r.now()
-	r.mu.Unlock()
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
-	select {
-	case <-w:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// DryRun reports what a takeover run would move now, moving nothing.
-func (r *Recoverd) DryRun() (control.Plan, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.leader {
-		return control.Plan{}, ErrNotLeader
-	}
-	p := r.computeLocked(r.now(), true)
-	var out control.Plan
-	for _, o := range p.ops {
-		from := -1
-		if len(o.release) > 0 {
-			from = o.release[0]
-		}
-		out.Moves = append(out.Moves, control.Move{Addr: o.addr, From: from, To: o.take})
-	}
-	return out, nil
-}
-
-// MoveIP moves one address to a node now (`ctdb moveip`).
-func (r *Recoverd) MoveIP(ctx context.Context, a netip.Addr, to int) error {
-	r.mu.Lock()
-	if !r.leader {
-		r.mu.Unlock()
-		return ErrNotLeader
-	}
-	st := r.states[to]
-	if st == nil || !slices.ContainsFunc(st.Known, func(k PublicAddr) bool { return k.Prefix.Addr() == a }) {
-		r.mu.Unlock()
-		return fmt.Errorf("node %d cannot host IP address %s", to, a)
-	}
-	if !st.Flags.CanHost() || !r.peers[to].Alive {
-		r.mu.Unlock()
-		return fmt.Errorf("node %d cannot host addresses now (%v)", to, st.Flags)
-	}
-	if r.inflight[a] {
-		r.mu.Unlock()
-		return fmt.Errorf("address %s is moving already; try again", a)
-	}
-	var release []int
-	holds := false
-	for pnn, s := range r.states {
-		if slices.Contains(s.Held, a) {
-			if pnn == to {
-				holds = true
-			} else {
-				release = append(release, pnn)
-			}
-		}
-	}
-	slices.Sort(release)
-	o := op{addr: a, release: release, take: to}
-	if holds {
-		o.take = -1
-	}
-	r.inflight[a] = true
-	gen := r.gen
-	r.mu.Unlock()
-	if !r.execute(ctx, o, gen) {
-		return fmt.Errorf("moving %s to node %d failed; see the leader's log", a, to)
-	}
-	r.mu.Lock()
-	r.assigned[a] = to
-	r.mu.Unlock()
-	return nil
-}
-
-// unknownGateLocked says why a node whose holdings this leader does not
-// know (it never reported) still blocks takes ("" if it no longer does).
-// A reachable node will report soon; an unreachable one may hold any
-// address until its lease, granted by an earlier leader, has run out —
-// or, with fencing on, until it has been fenced.
-func (r *Recoverd) unknownGateLocked(pnn int, now time.Time, dry bool) string {
-	if r.peers[pnn].Alive || r.cfg.Fence == nil {
-		if now.Before(r.safeTimeLocked(pnn)) {
-			return fmt.Sprintf("waiting for node %d to report what it holds", pnn)
-		}
-		return ""
-	}
-	return r.deadGateLocked([]int{pnn}, now, dry)
-}
-
-// deadGateLocked says why addresses claimed by the unreachable nodes dead
-// cannot move yet ("" if they can). A dry run starts no fencing.
-func (r *Recoverd) deadGateLocked(dead []int, now time.Time, dry bool) string {
-	for _, d := range dead {
-		if dry {
-			if r.cfg.Fence == nil && now.Before(r.safeTimeLocked(d)) {
-				return fmt.Sprintf("waiting for the lease of node %d to run out", d)
-			}
-			if fs := r.fencing[d]; r.cfg.Fence != nil && (fs == nil || !fs.done) {
-				return fmt.Sprintf("node %d must be fenced first", d)
-			}
-			continue
-		}
-		if ok, why := r.fenceGateLocked(r.runCtx, d, now); !ok {
-			return why
-		}
-	}
-	return ""
 }
