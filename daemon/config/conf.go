@@ -94,11 +94,23 @@ type Cluster struct {
 	// memberlist on every node's private address (4379).
 	GossipPort int
 	// GossipKeyFile (ctdb-go, "gossip key file") is the path of the
-	// gossip encryption key; "" (default) means gossip is not encrypted.
+	// gossip keys (see GossipKeys). Unset, it is DIR/gossip.key if that
+	// file exists; after Load it is the file the keys came from, "" if
+	// none (gossip is then neither encrypted nor authenticated).
 	GossipKeyFile string
-	// GossipKey is the key read from GossipKeyFile: 16, 24 or 32 bytes
-	// (AES-128, -192, -256); nil without a key file.
+	// GossipKeys are the keys read from GossipKeyFile, one per line of
+	// it, each 16, 24 or 32 bytes (AES-128, -192, -256). The first
+	// encrypts; all decrypt, so a key can be rotated: add the new one
+	// second on every node, then move it first, then drop the old one.
+	// nil without a key file.
+	GossipKeys [][]byte
+	// GossipKey is GossipKeys[0], the primary key; nil without a key.
 	GossipKey []byte
+	// InsecureGossip (ctdb-go, "insecure gossip"): allow a cluster of
+	// more than one node to gossip without a key (false). Without a key
+	// any host that can reach the gossip port can join, forge node
+	// state and move addresses; Load then warns.
+	InsecureGossip bool
 	// Quorum (ctdb-go, "quorum"): majority or none. The default is
 	// majority for three or more non-deleted nodes, none for one or two.
 	Quorum Quorum
@@ -204,6 +216,7 @@ var confKeys = map[string]map[string]confKey{
 		"name":              {set: func(c *Conf, _, v string) string { return setName(&c.Cluster.Name, v) }},
 		"gossip port":       {set: func(c *Conf, _, v string) string { return setPort(&c.Cluster.GossipPort, v) }},
 		"gossip key file":   {set: func(c *Conf, dir, v string) string { c.Cluster.GossipKeyFile = inDir(dir, v); return "" }, emptyOK: true},
+		"insecure gossip":   {set: func(c *Conf, _, v string) string { return setBool(&c.Cluster.InsecureGossip, v) }},
 		"quorum":            {set: func(c *Conf, _, v string) string { return setQuorum(&c.Cluster.Quorum, v) }},
 	},
 	"failover": {
@@ -233,7 +246,7 @@ var confKeys = map[string]map[string]confKey{
 
 // confLines remembers where some keys were set, for checks made after
 // the whole configuration is read.
-type confLines map[string]int // "section/key" -> line
+type confLines map[string]int // "section/key" (or "section", its first header) -> line
 
 // parseConf reads ctdb.conf into c. A missing file leaves the defaults.
 func parseConf(path, dir string, c *Conf, p *problems) confLines {
@@ -268,6 +281,9 @@ func parseConf(path, dir string, c *Conf, p *problems) confLines {
 				continue
 			}
 			knownSection = true
+			if _, seen := where[section]; !seen {
+				where[section] = n
+			}
 			continue
 		}
 		k, v, ok := strings.Cut(line, "=")
@@ -425,19 +441,26 @@ func setPort(dst *int, v string) string {
 	return ""
 }
 
+// setLock checks a cluster lock. A helper ("!HELPER ARGS", split on
+// blanks without quoting, as CTDB does) must be an executable file given
+// by its absolute path, as clusterlock runs it. etcd is refused until
+// clusterlock has it: a leader that cannot take its lock never leads.
 func setLock(dst *string, v string) string {
 	switch {
 	case v == "", strings.HasPrefix(v, "/"):
 	case strings.HasPrefix(v, "!"):
-		if strings.TrimSpace(v[1:]) == "" {
+		argv := strings.FieldsFunc(v[1:], func(r rune) bool { return r == ' ' || r == '\t' })
+		switch {
+		case len(argv) == 0:
 			return "want !COMMAND [ARGS]"
+		case !filepath.IsAbs(argv[0]):
+			return "helper " + argv[0] + " is not an absolute path"
+		}
+		if problem := checkExecutable(argv[0]); problem != "" {
+			return "helper " + problem
 		}
 	case strings.HasPrefix(v, "etcd://"):
-		rest := strings.TrimPrefix(v, "etcd://")
-		hostport, key, _ := strings.Cut(rest, "/")
-		if _, _, err := net.SplitHostPort(hostport); err != nil || key == "" {
-			return "want etcd://HOST:PORT/KEY"
-		}
+		return "etcd cluster locks are not supported by this build"
 	default:
 		return "want /PATH (a file on a shared filesystem), !COMMAND [ARGS] or etcd://HOST:PORT/KEY"
 	}

@@ -30,6 +30,9 @@ func TestConfDefaults(t *testing.T) {
 			Transport:        "tcp",
 			Name:             "ctdb",
 			GossipPort:       4379,
+			GossipKeyFile:    filepath.Join(dir, GossipKeyFileName), // found without being named
+			GossipKeys:       [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
+			GossipKey:        []byte("0123456789abcdef0123456789abcdef"),
 			Quorum:           QuorumMajority, // three nodes
 		},
 		Failover: Failover{ShutdownFailoverTimeout: 10 * time.Second},
@@ -86,15 +89,14 @@ func TestConfValues(t *testing.T) {
 		{"metrics address", "[logging]\nmetrics address = :9779\n", func(c Conf) any { return c.Logging.MetricsAddress }, ":9779"},
 		{"metrics address ipv6", "[logging]\nmetrics address = [::1]:9779\n", func(c Conf) any { return c.Logging.MetricsAddress }, "[::1]:9779"},
 		{"metrics address empty", "[logging]\nmetrics address =\n", func(c Conf) any { return c.Logging.MetricsAddress }, ""},
-		{"bool yes", "[failover]\nfence = YES\n", func(c Conf) any { return c.Failover.Fence }, true},
-		{"bool on", "[failover]\nfence = on\n", func(c Conf) any { return c.Failover.Fence }, true},
-		{"bool 1", "[failover]\nfence = 1\n", func(c Conf) any { return c.Failover.Fence }, true},
+		{"bool yes", "[legacy]\nstart as stopped = YES\n", func(c Conf) any { return c.Legacy.StartAsStopped }, true},
+		{"bool on", "[legacy]\nstart as stopped = on\n", func(c Conf) any { return c.Legacy.StartAsStopped }, true},
+		{"bool 1", "[legacy]\nstart as stopped = 1\n", func(c Conf) any { return c.Legacy.StartAsStopped }, true},
 		{"bool off", "[cluster]\nleader capability = Off\n", func(c Conf) any { return c.Cluster.LeaderCapability }, false},
 		{"bool 0", "[cluster]\nleader capability = 0\n", func(c Conf) any { return c.Cluster.LeaderCapability }, false},
 		{"bool False", "[failover]\ndisabled = False\n", func(c Conf) any { return c.Failover.Disabled }, false},
 		{"cluster lock path", "[cluster]\ncluster lock = /clusterfs/.reclock\n", func(c Conf) any { return c.Cluster.ClusterLock }, "/clusterfs/.reclock"},
-		{"cluster lock helper", "[cluster]\ncluster lock = !/usr/libexec/ctdb/ctdb_mutex_fcntl_helper /x/lock 5\n", func(c Conf) any { return c.Cluster.ClusterLock }, "!/usr/libexec/ctdb/ctdb_mutex_fcntl_helper /x/lock 5"},
-		{"cluster lock etcd", "[cluster]\ncluster lock = etcd://10.0.0.1:2379/ctdb/lock\n", func(c Conf) any { return c.Cluster.ClusterLock }, "etcd://10.0.0.1:2379/ctdb/lock"},
+		{"cluster lock helper", "[cluster]\ncluster lock = !/bin/true /x/lock 5\n", func(c Conf) any { return c.Cluster.ClusterLock }, "!/bin/true /x/lock 5"},
 		{"node address ipv6", "[cluster]\nnode address = 2001:db8::2\n", func(c Conf) any { return c.Cluster.NodeAddress }, netip.MustParseAddr("2001:db8::2")},
 		{"quorum none", "[cluster]\nquorum = None\n", func(c Conf) any { return c.Cluster.Quorum }, QuorumNone},
 		{"gossip port", "[cluster]\ngossip port = 7946\n", func(c Conf) any { return c.Cluster.GossipPort }, 7946},
@@ -109,7 +111,11 @@ func TestConfValues(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			files := map[string]string{"ctdb.conf": tt.conf, "nodes": "198.18.0.1\n198.18.0.2\n2001:db8::2\n"}
+			nodes := "198.18.0.1\n198.18.0.2\n198.18.0.3\n"
+			if strings.Contains(tt.conf, "2001:db8::2") {
+				nodes = "2001:db8::1\n2001:db8::2\n"
+			}
+			files := map[string]string{"ctdb.conf": tt.conf, "nodes": nodes}
 			dir := writeDir(t, files)
 			conf := strings.ReplaceAll(tt.conf, "/NODES", filepath.Join(dir, "nodes"))
 			writeFile(t, filepath.Join(dir, "ctdb.conf"), conf)
@@ -230,9 +236,6 @@ func TestConfErrors(t *testing.T) {
 		{"bad lock forms", "[cluster]\ncluster lock = !\n", []string{
 			`DIR/ctdb.conf:2: [cluster] cluster lock = "!": want !COMMAND [ARGS]`,
 		}},
-		{"bad etcd lock", "[cluster]\ncluster lock = etcd://10.0.0.1/lock\n", []string{
-			`DIR/ctdb.conf:2: [cluster] cluster lock = "etcd://10.0.0.1/lock": want etcd://HOST:PORT/KEY`,
-		}},
 		{"node address not a node", "[cluster]\nnode address = 198.18.0.9\n", []string{
 			`DIR/ctdb.conf:2: [cluster] node address = "198.18.0.9": not an address in DIR/nodes`,
 		}},
@@ -242,8 +245,26 @@ func TestConfErrors(t *testing.T) {
 		{"debug script missing", "[event]\ndebug script = debug-hung-script.sh\n", []string{
 			`DIR/ctdb.conf:2: [event] debug script = "debug-hung-script.sh": DIR/debug-hung-script.sh does not exist`,
 		}},
-		{"gossip key file missing", "[cluster]\ngossip key file = gossip.key\n", []string{
-			`DIR/ctdb.conf:2: [cluster] gossip key file = "DIR/gossip.key": cannot open: no such file or directory`,
+		{"gossip key file missing", "[cluster]\ngossip key file = other.key\n", []string{
+			`DIR/ctdb.conf:2: [cluster] gossip key file = "DIR/other.key": cannot stat: no such file or directory`,
+		}},
+		{"helper not absolute", "[cluster]\ncluster lock = !ctdb_mutex_fcntl_helper /x/lock\n", []string{
+			`DIR/ctdb.conf:2: [cluster] cluster lock = "!ctdb_mutex_fcntl_helper /x/lock": helper ctdb_mutex_fcntl_helper is not an absolute path`,
+		}},
+		{"helper missing", "[cluster]\ncluster lock = !/nonexistent/helper /x/lock\n", []string{
+			`DIR/ctdb.conf:2: [cluster] cluster lock = "!/nonexistent/helper /x/lock": helper /nonexistent/helper does not exist`,
+		}},
+		{"helper not executable", "[cluster]\ncluster lock = !/etc/passwd\n", []string{
+			`DIR/ctdb.conf:2: [cluster] cluster lock = "!/etc/passwd": helper /etc/passwd is not executable`,
+		}},
+		{"helper is a directory", "[cluster]\ncluster lock = !/tmp\n", []string{
+			`DIR/ctdb.conf:2: [cluster] cluster lock = "!/tmp": helper /tmp is not a file`,
+		}},
+		{"helper without a command", "[cluster]\ncluster lock = ! \t\n", []string{
+			`DIR/ctdb.conf:2: [cluster] cluster lock = "!": want !COMMAND [ARGS]`,
+		}},
+		{"etcd", "[cluster]\ncluster lock = etcd://10.0.0.1:2379/ctdb/lock\n", []string{
+			`DIR/ctdb.conf:2: [cluster] cluster lock = "etcd://10.0.0.1:2379/ctdb/lock": etcd cluster locks are not supported by this build`,
 		}},
 	}
 	for _, tt := range tests {
@@ -346,32 +367,41 @@ func TestDebugScript(t *testing.T) {
 
 func TestGossipKey(t *testing.T) {
 	key32 := []byte("0123456789abcdef0123456789abcdef")
+	b64 := base64.StdEncoding.EncodeToString
 	tests := []struct {
 		name     string
 		content  string
 		mode     os.FileMode
-		want     []byte
+		want     [][]byte
 		errs     []string
 		warnings []string
 	}{
-		{name: "32 bytes", content: base64.StdEncoding.EncodeToString(key32) + "\n", mode: 0o600, want: key32},
-		{name: "16 bytes, blanks around", content: "  " + base64.StdEncoding.EncodeToString(key32[:16]) + "\n\n", mode: 0o400, want: key32[:16]},
-		{name: "24 bytes", content: base64.StdEncoding.EncodeToString(key32[:24]), mode: 0o600, want: key32[:24]},
+		{name: "32 bytes", content: b64(key32) + "\n", mode: 0o600, want: [][]byte{key32}},
+		{name: "16 bytes, blanks around", content: "  " + b64(key32[:16]) + "\n\n", mode: 0o400, want: [][]byte{key32[:16]}},
+		{name: "24 bytes, no newline", content: b64(key32[:24]), mode: 0o600, want: [][]byte{key32[:24]}},
 		{
-			name: "readable by others: a warning", content: base64.StdEncoding.EncodeToString(key32), mode: 0o644, want: key32,
-			warnings: []string{"DIR/keys/gossip.key: gossip key file mode is 0644: others may read or change it (chmod 600)"},
+			name: "several keys: the first is primary", content: "# rotation: new key second\n" + b64(key32) + "\n\n" + b64(key32[:16]) + "\n", mode: 0o600,
+			want: [][]byte{key32, key32[:16]},
 		},
 		{
-			name: "wrong length", content: base64.StdEncoding.EncodeToString(key32[:10]), mode: 0o600,
-			errs: []string{"DIR/keys/gossip.key: gossip key is 10 bytes; want 16, 24 or 32"},
+			name: "readable by the group: a warning", content: b64(key32), mode: 0o640, want: [][]byte{key32},
+			warnings: []string{"DIR/keys/gossip.key: gossip key file mode is 0640: its group may read or change the cluster's key (chmod 600 DIR/keys/gossip.key)"},
+		},
+		{
+			name: "readable by everyone: an error", content: b64(key32), mode: 0o644,
+			errs: []string{"DIR/keys/gossip.key: gossip key file mode is 0644: every user of this host may read or change the cluster's key (chmod 600 DIR/keys/gossip.key)"},
+		},
+		{
+			name: "wrong length", content: b64(key32) + "\n" + b64(key32[:10]), mode: 0o600,
+			errs: []string{"DIR/keys/gossip.key:2: gossip key is 10 bytes; want 16, 24 or 32"},
 		},
 		{
 			name: "raw bytes are not base64", content: string(key32[:31]) + "!", mode: 0o600,
-			errs: []string{"DIR/keys/gossip.key: gossip key is not base64 text (make one with: head -c 32 /dev/urandom | base64)"},
+			errs: []string{"DIR/keys/gossip.key:1: gossip key is not base64 text (make one with: ctdb keygen)"},
 		},
 		{
-			name: "empty", content: "", mode: 0o600,
-			errs: []string{"DIR/keys/gossip.key: gossip key is 0 bytes; want 16, 24 or 32"},
+			name: "empty", content: "\n# nothing\n", mode: 0o600,
+			errs: []string{"DIR/keys/gossip.key: no gossip key in the file (make one with: ctdb keygen > DIR/keys/gossip.key)"},
 		},
 	}
 	for _, tt := range tests {
@@ -379,6 +409,7 @@ func TestGossipKey(t *testing.T) {
 			dir := writeDir(t, map[string]string{
 				"ctdb.conf":       "[cluster]\ngossip key file = keys/gossip.key\n",
 				"keys/gossip.key": tt.content,
+				GossipKeyFileName: "-",
 			})
 			if err := os.Chmod(filepath.Join(dir, "keys/gossip.key"), tt.mode); err != nil {
 				t.Fatal(err)
@@ -390,11 +421,82 @@ func TestGossipKey(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if diff := cmp.Diff(tt.want, c.Conf.Cluster.GossipKey); diff != "" {
+			if diff := cmp.Diff(tt.want, c.Conf.Cluster.GossipKeys); diff != "" {
+				t.Errorf("GossipKeys (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.want[0], c.Conf.Cluster.GossipKey); diff != "" {
 				t.Errorf("GossipKey (-want +got):\n%s", diff)
 			}
 			if got, want := c.Conf.Cluster.GossipKeyFile, filepath.Join(dir, "keys/gossip.key"); got != want {
 				t.Errorf("GossipKeyFile = %q, want %q", got, want)
+			}
+			if diff := cmp.Diff(tt.warnings, warningLines(c.Warnings, dir)); diff != "" {
+				t.Errorf("Warnings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestGossipKeyRequired: more than one node needs a key, found in
+// DIR/gossip.key or named in ctdb.conf, or the explicit opt-out.
+func TestGossipKeyRequired(t *testing.T) {
+	tests := []struct {
+		name     string
+		files    map[string]string
+		insecure bool
+		key      bool
+		errs     []string
+		warnings []string
+	}{
+		{
+			name:  "no key: error at [cluster]",
+			files: map[string]string{"ctdb.conf": "[logging]\nlog level = INFO\n[cluster]\nname = c1\n", GossipKeyFileName: "-"},
+			errs:  []string{`DIR/ctdb.conf:3: 3 nodes would gossip without a key: make one with "ctdb keygen > DIR/gossip.key" and copy it to every node (mode 0600), or name a key file with [cluster] gossip key file; to run without one, set [cluster] insecure gossip = true`},
+		},
+		{
+			name:  "no key, no ctdb.conf: error for the file",
+			files: map[string]string{GossipKeyFileName: "-"},
+			errs:  []string{`DIR/ctdb.conf: 3 nodes would gossip without a key: make one with "ctdb keygen > DIR/gossip.key" and copy it to every node (mode 0600), or name a key file with [cluster] gossip key file; to run without one, set [cluster] insecure gossip = true`},
+		},
+		{
+			name:  "an empty key file name is no key",
+			files: map[string]string{"ctdb.conf": "[cluster]\ngossip key file =\n"},
+			errs:  []string{`DIR/ctdb.conf:1: 3 nodes would gossip without a key: make one with "ctdb keygen > DIR/gossip.key" and copy it to every node (mode 0600), or name a key file with [cluster] gossip key file; to run without one, set [cluster] insecure gossip = true`},
+		},
+		{
+			name:     "opted out",
+			files:    map[string]string{"ctdb.conf": "[cluster]\ninsecure gossip = true\n", GossipKeyFileName: "-"},
+			insecure: true,
+			warnings: []string{"DIR/ctdb.conf:2: INSECURE: gossip between the 3 nodes is neither encrypted nor authenticated ([cluster] insecure gossip = true): any host that can reach port 4379 can join the cluster and move its addresses"},
+		},
+		{
+			name:     "opted out, but a key is there",
+			files:    map[string]string{"ctdb.conf": "[cluster]\ninsecure gossip = yes\n"},
+			insecure: true, key: true,
+			warnings: []string{"DIR/ctdb.conf:2: [cluster] insecure gossip = true has no effect: gossip uses the key in DIR/gossip.key"},
+		},
+		{
+			name:  "one node needs no key",
+			files: map[string]string{"nodes": "198.18.0.1\n#198.18.0.2\n", GossipKeyFileName: "-"},
+		},
+		{
+			name:  "default key file",
+			files: map[string]string{},
+			key:   true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := writeDir(t, tt.files)
+			c, err := Load(dir)
+			if diff := cmp.Diff(tt.errs, errorLines(t, err, dir)); diff != "" {
+				t.Fatalf("Load errors (-want +got):\n%s", diff)
+			}
+			if err != nil {
+				return
+			}
+			if c.Conf.Cluster.InsecureGossip != tt.insecure || (c.Conf.Cluster.GossipKey != nil) != tt.key {
+				t.Errorf("InsecureGossip = %v, GossipKey set = %v; want %v, %v", c.Conf.Cluster.InsecureGossip, c.Conf.Cluster.GossipKey != nil, tt.insecure, tt.key)
 			}
 			if diff := cmp.Diff(tt.warnings, warningLines(c.Warnings, dir)); diff != "" {
 				t.Errorf("Warnings (-want +got):\n%s", diff)

@@ -85,9 +85,8 @@ func Load(dir string) (*Config, error) {
 
 	loadTunables(dir, c.Tunables, &p)
 
-	if kf := c.Conf.Cluster.GossipKeyFile; kf != "" {
-		c.Conf.Cluster.GossipKey = readGossipKey(kf, confPath, where["cluster/gossip key file"], &p)
-	}
+	c.loadGossipKeys(confPath, where, len(live), &p)
+	c.checkFence(confPath, where, &p)
 
 	c.Warnings = p.warnings
 	if err := p.err(); err != nil {
@@ -96,33 +95,102 @@ func Load(dir string) (*Config, error) {
 	return c, nil
 }
 
-// readGossipKey reads the gossip encryption key: the file holds the key in
-// standard base64 (as `head -c 32 /dev/urandom | base64` writes it, the
-// format of serf and consul keys), blanks and newlines around it ignored;
-// it must decode to 16, 24 or 32 bytes (AES-128, -192 or -256). A file
-// others may read is allowed, with a warning.
-func readGossipKey(path, confPath string, line int, p *problems) []byte {
-	b, err := os.ReadFile(path)
+// GossipKeyFileName is the gossip key file's name in the config dir,
+// read when ctdb.conf names none.
+const GossipKeyFileName = "gossip.key"
+
+// loadGossipKeys reads the gossip keys, and refuses a cluster of more
+// than one node without them unless [cluster] insecure gossip is set.
+func (c *Config) loadGossipKeys(confPath string, where confLines, live int, p *problems) {
+	cl := &c.Conf.Cluster
+	line, named := where["cluster/gossip key file"]
+	if !named {
+		def := filepath.Join(c.Dir, GossipKeyFileName)
+		if _, err := os.Lstat(def); err == nil {
+			cl.GossipKeyFile = def
+		}
+	}
+	if cl.GossipKeyFile != "" {
+		cl.GossipKeys = readGossipKeys(cl.GossipKeyFile, confPath, line, p)
+		if len(cl.GossipKeys) > 0 {
+			cl.GossipKey = cl.GossipKeys[0]
+		}
+		if cl.InsecureGossip {
+			p.warnf(confPath, where["cluster/insecure gossip"], "[cluster] insecure gossip = true has no effect: gossip uses the key in %s", cl.GossipKeyFile)
+		}
+		return
+	}
+	if live <= 1 {
+		return
+	}
+	if cl.InsecureGossip {
+		p.warnf(confPath, where["cluster/insecure gossip"],
+			"INSECURE: gossip between the %d nodes is neither encrypted nor authenticated ([cluster] insecure gossip = true): any host that can reach port %d can join the cluster and move its addresses",
+			live, cl.GossipPort)
+		return
+	}
+	p.errorf(confPath, where["cluster"],
+		"%d nodes would gossip without a key: make one with \"ctdb keygen > %s\" and copy it to every node (mode 0600), or name a key file with [cluster] gossip key file; to run without one, set [cluster] insecure gossip = true",
+		live, filepath.Join(c.Dir, GossipKeyFileName))
+}
+
+// readGossipKeys reads a gossip key file: one key per line, in standard
+// base64 (as `ctdb keygen` or `head -c 32 /dev/urandom | base64` writes
+// it, the format of serf and consul keys), blank and "#" lines skipped.
+// Each key must decode to 16, 24 or 32 bytes (AES-128, -192 or -256). The
+// first is the primary key. A file other users may read or change is an
+// error (it holds the cluster's secret); one the group may read, a
+// warning. line is the ctdb.conf line naming the file, 0 if none did.
+func readGossipKeys(path, confPath string, line int, p *problems) [][]byte {
+	fi, err := os.Stat(path)
+	if err == nil && !fi.Mode().IsRegular() {
+		err = errors.New("not a regular file")
+	}
 	if err != nil {
 		p.errorf(confPath, line, "[cluster] gossip key file = %q: %s", path, fileProblem(err))
 		return nil
 	}
-	text := strings.TrimSpace(string(b))
-	key, err := base64.StdEncoding.DecodeString(text)
+	switch perm := fi.Mode().Perm(); {
+	case perm&0o007 != 0:
+		p.errorf(path, 0, "gossip key file mode is %04o: every user of this host may read or change the cluster's key (chmod 600 %s)", perm, path)
+	case perm&0o070 != 0:
+		p.warnf(path, 0, "gossip key file mode is %04o: its group may read or change the cluster's key (chmod 600 %s)", perm, path)
+	}
+	lines, err := readLines(path)
 	if err != nil {
-		p.errorf(path, 0, "gossip key is not base64 text (make one with: head -c 32 /dev/urandom | base64)")
+		p.errorf(confPath, line, "[cluster] gossip key file = %q: %s", path, fileProblem(err))
 		return nil
 	}
-	switch len(key) {
-	case 16, 24, 32:
-	default:
-		p.errorf(path, 0, "gossip key is %d bytes; want 16, 24 or 32", len(key))
+	var keys [][]byte
+	bad := false
+	for i, raw := range lines {
+		n := i + 1
+		text := strings.TrimSpace(raw)
+		if text == "" || text[0] == '#' {
+			continue
+		}
+		key, err := base64.StdEncoding.DecodeString(text)
+		if err != nil {
+			p.errorf(path, n, "gossip key is not base64 text (make one with: ctdb keygen)")
+			bad = true
+			continue
+		}
+		switch len(key) {
+		case 16, 24, 32:
+		default:
+			p.errorf(path, n, "gossip key is %d bytes; want 16, 24 or 32", len(key))
+			bad = true
+			continue
+		}
+		keys = append(keys, key)
+	}
+	if len(keys) == 0 && !bad {
+		p.errorf(path, 0, "no gossip key in the file (make one with: ctdb keygen > %s)", path)
+	}
+	if bad {
 		return nil
 	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		p.warnf(path, 0, "gossip key file mode is %04o: others may read or change it (chmod 600)", fi.Mode().Perm())
-	}
-	return key
+	return keys
 }
 
 // checkExecutable says what is wrong with path as a script to run, "" if

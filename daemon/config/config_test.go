@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,10 +15,7 @@ import (
 // README points to: it must load without errors or warnings, and every
 // value it sets must arrive.
 func TestExample(t *testing.T) {
-	dir, err := filepath.Abs("testdata/example")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := exampleDir(t)
 	c, err := Load(dir)
 	if err != nil {
 		t.Fatalf("Load(testdata/example):\n%v", err)
@@ -28,7 +26,7 @@ func TestExample(t *testing.T) {
 	a, p := netip.MustParseAddr, netip.MustParsePrefix
 	wantNodes := []Node{
 		{0, a("198.18.0.1"), false}, {1, a("198.18.0.2"), false}, {2, a("198.18.0.3"), false},
-		{3, netip.Addr{}, true}, {4, a("2001:db8::5"), false},
+		{3, netip.Addr{}, true}, {4, a("198.18.0.5"), false},
 	}
 	if diff := cmp.Diff(wantNodes, c.Nodes, addrComparer); diff != "" {
 		t.Errorf("Nodes (-want +got):\n%s", diff)
@@ -47,6 +45,9 @@ func TestExample(t *testing.T) {
 	wantConf.Cluster.Name = "pg-prod"
 	wantConf.Cluster.ClusterLock = "/clusterfs/.ctdb/reclock"
 	wantConf.Cluster.Quorum = QuorumMajority
+	wantConf.Cluster.GossipKeyFile = filepath.Join(dir, GossipKeyFileName)
+	wantConf.Cluster.GossipKeys = [][]byte{[]byte("0123456789abcdef0123456789abcdef")}
+	wantConf.Cluster.GossipKey = wantConf.Cluster.GossipKeys[0]
 	if diff := cmp.Diff(wantConf, c.Conf, addrComparer); diff != "" {
 		t.Errorf("Conf (-want +got):\n%s", diff)
 	}
@@ -95,8 +96,39 @@ func TestLoadCollectsAll(t *testing.T) {
 	}
 }
 
+// exampleDir copies testdata/example to a temporary dir and adds the
+// gossip key the example's ctdb.conf tells the reader to make (git keeps
+// no 0600 modes, and a key in the repository would be no secret).
+func exampleDir(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "example")
+	if err := os.CopyFS(dir, os.DirFS("testdata/example")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, GossipKeyFileName), []byte(testKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestExampleAsShipped loads testdata/example itself: its only problem is
+// the gossip key it tells the reader to make.
+func TestExampleAsShipped(t *testing.T) {
+	dir, err := filepath.Abs("testdata/example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(dir)
+	want := []string{`DIR/ctdb.conf:56: 4 nodes would gossip without a key: make one with "ctdb keygen > DIR/gossip.key" and copy it to every node (mode 0600), or name a key file with [cluster] gossip key file; to run without one, set [cluster] insecure gossip = true`}
+	if diff := cmp.Diff(want, errorLines(t, err, dir)); diff != "" {
+		t.Errorf("Load errors (-want +got):\n%s", diff)
+	}
+}
+
 func TestLoadRelativeDir(t *testing.T) {
-	c, err := Load("testdata/example")
+	dir := exampleDir(t)
+	t.Chdir(filepath.Dir(dir))
+	c, err := Load("example")
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -107,7 +139,7 @@ func TestLoadRelativeDir(t *testing.T) {
 
 func TestFindPNN(t *testing.T) {
 	a := netip.MustParseAddr
-	const nodes = "198.18.0.1\n#198.18.0.2\n198.18.0.3\n2001:db8::4\n198.18.0.5\n"
+	const nodes = "198.18.0.1\n#198.18.0.2\n198.18.0.3\n198.18.0.4\n198.18.0.5\n"
 	tests := []struct {
 		name  string
 		conf  string
@@ -118,7 +150,7 @@ func TestFindPNN(t *testing.T) {
 	}{
 		{name: "first node", local: []netip.Addr{a("127.0.0.1"), a("198.18.0.1")}, want: 0},
 		{name: "a later node", local: []netip.Addr{a("10.1.1.1"), a("198.18.0.3")}, want: 2},
-		{name: "ipv6", local: []netip.Addr{a("fe80::1%eth0"), a("2001:db8::4")}, want: 3},
+		{name: "zone and other families ignored", local: []netip.Addr{a("fe80::1%eth0"), a("2001:db8::4"), a("198.18.0.4")}, want: 3},
 		{name: "v4-mapped local address", local: []netip.Addr{a("::ffff:198.18.0.5")}, want: 4},
 		{name: "first in file order wins", local: []netip.Addr{a("198.18.0.5"), a("198.18.0.3")}, want: 2},
 		{

@@ -11,14 +11,21 @@ import (
 // threeNodes is a valid nodes file for tests about other files.
 const threeNodes = "198.18.0.1\n198.18.0.2\n198.18.0.3\n"
 
+// testKey is a gossip key file: one 32-byte key.
+const testKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"
+
 // writeDir writes files (name -> content) into a fresh directory and
-// returns it. A "nodes" file is added unless files has one; a nil-like
-// value "-" leaves a file out.
+// returns it. A "nodes" file (three nodes) and a "gossip.key" (testKey,
+// mode 0600) are added unless files has them; a value "-" leaves a file
+// out.
 func writeDir(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	if _, ok := files["nodes"]; !ok {
 		files["nodes"] = threeNodes
+	}
+	if _, ok := files[GossipKeyFileName]; !ok {
+		files[GossipKeyFileName] = testKey
 	}
 	for name, content := range files {
 		if content == "-" {
@@ -28,7 +35,11 @@ func writeDir(t *testing.T, files map[string]string) string {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		mode := os.FileMode(0o644)
+		if name == GossipKeyFileName {
+			mode = 0o600
+		}
+		if err := os.WriteFile(path, []byte(content), mode); err != nil {
 			t.Fatal(err)
 		}
 	}

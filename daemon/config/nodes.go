@@ -55,7 +55,8 @@ func parseNodes(path string, p *problems) []Node {
 	var nodes []Node
 	seen := map[netip.Addr]int{} // address -> line
 	live := 0
-	pnn := -1 // counts every non-blank line, even an invalid one
+	pnn := -1           // counts every non-blank line, even an invalid one
+	var first *nodeLine // the first live node: the others use its address family
 	for i, raw := range lines {
 		n := i + 1
 		line := strings.TrimSpace(raw)
@@ -79,16 +80,28 @@ func parseNodes(path string, p *problems) []Node {
 		case addr.Zone() != "":
 			p.errorf(path, n, "node address %s: zones are not supported", line)
 			continue
-		case addr.Unmap().IsUnspecified() || addr.Unmap().IsMulticast():
-			p.errorf(path, n, "node address %s cannot be a node's address", line)
-			continue
 		}
 		addr = addr.Unmap()
+		if problem := nodeAddrProblem(addr); problem != "" {
+			p.errorf(path, n, "node address %s: %s", addr, problem)
+			continue
+		}
+		if addr.Is4() && addr.IsLinkLocalUnicast() {
+			p.warnf(path, n, "node address %s is link-local (169.254.0.0/16): make sure it is configured statically, not by autoconfiguration", addr)
+		}
+		if first != nil && first.addr.Is4() != addr.Is4() {
+			p.errorf(path, n, "node address %s is %s, but node %d (line %d) is %s: all nodes must use one address family",
+				addr, family(addr), first.pnn, first.line, family(first.addr))
+			continue
+		}
 		if first, dup := seen[addr]; dup {
 			p.errorf(path, n, "duplicate node address %s (also at line %d)", addr, first)
 			continue
 		}
 		seen[addr] = n
+		if first == nil {
+			first = &nodeLine{addr, pnn, n}
+		}
 		nodes = append(nodes, Node{PNN: pnn, Addr: addr})
 		live++
 	}
@@ -96,6 +109,40 @@ func parseNodes(path string, p *problems) []Node {
 		p.errorf(path, 0, "no node addresses")
 	}
 	return nodes
+}
+
+// nodeLine is where a node's address was read.
+type nodeLine struct {
+	addr      netip.Addr
+	pnn, line int
+}
+
+// nodeAddrProblem says why addr cannot be a node's private address, ""
+// if it can. Gossip runs between these addresses, so each must reach one
+// other host: not this host only (loopback), nobody (unspecified), all
+// (broadcast, multicast), or a link without naming it (IPv6 link-local
+// needs a zone, which the nodes file cannot carry).
+func nodeAddrProblem(addr netip.Addr) string {
+	switch {
+	case addr.IsLoopback():
+		return "a loopback address only reaches this host"
+	case addr.IsUnspecified():
+		return "the unspecified address is not a node's address"
+	case addr == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "the broadcast address is not a node's address"
+	case addr.IsMulticast():
+		return "a multicast address is not a node's address"
+	case addr.Is6() && addr.IsLinkLocalUnicast():
+		return "an IPv6 link-local address needs an interface, which the nodes file cannot give; use a global or unique local address"
+	}
+	return ""
+}
+
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
 }
 
 // hasLineError reports whether an error was already recorded for path, so

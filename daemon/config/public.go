@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/netip"
 	"strings"
@@ -74,8 +75,8 @@ func parsePublicAddresses(path string, reserved map[netip.Addr]string, p *proble
 			addr = addr.Unmap()
 			prefix = netip.PrefixFrom(addr, prefix.Bits()-96)
 		}
-		if addr.IsUnspecified() || addr.IsMulticast() || addr.IsLoopback() {
-			p.errorf(path, n, "%s cannot be a public address", addr)
+		if problem := publicPrefixProblem(netip.PrefixFrom(addr, prefix.Bits())); problem != "" {
+			p.errorf(path, n, "public address %s: %s", fields[0], problem)
 			continue
 		}
 		if len(fields) < 2 {
@@ -102,6 +103,62 @@ func parsePublicAddresses(path string, reserved map[netip.Addr]string, p *proble
 		addrs = append(addrs, PublicAddress{Prefix: prefix, Ifaces: ifaces})
 	}
 	return addrs
+}
+
+// publicPrefixProblem says why p cannot be a public address, "" if it
+// can. Clients must reach the address, and the prefix becomes a route on
+// the interface: a short one would send much of the Internet there.
+func publicPrefixProblem(p netip.Prefix) string {
+	a := p.Addr()
+	switch {
+	case a.Zone() != "":
+		return "zones are not supported"
+	case a.IsLoopback():
+		return "a loopback address only reaches this host"
+	case a.IsUnspecified():
+		return "the unspecified address is not an address clients can use"
+	case a.IsMulticast():
+		return "a multicast address cannot be a public address"
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "the broadcast address cannot be a public address"
+	case a.Is6() && a.IsLinkLocalUnicast():
+		return "an IPv6 link-local address cannot be a public address"
+	case p.Bits() == 0:
+		return "a /0 prefix would route every address to this interface"
+	case a.Is4() && p.Bits() < minIPv4Bits:
+		return fmt.Sprintf("a /%d prefix is too wide (the route covers %s); want /%d to /32", p.Bits(), p.Masked(), minIPv4Bits)
+	case a.Is6() && p.Bits() < minIPv6Bits:
+		return fmt.Sprintf("a /%d prefix is too wide (the route covers %s); want /%d to /128", p.Bits(), p.Masked(), minIPv6Bits)
+	case a.Is4() && p.Bits() <= 30 && a == p.Masked().Addr():
+		return fmt.Sprintf("%s is the network address of %s", a, p.Masked())
+	case a.Is4() && p.Bits() <= 30 && a == lastAddr(p):
+		return fmt.Sprintf("%s is the broadcast address of %s", a, p.Masked())
+	}
+	return ""
+}
+
+// The widest public prefixes: a /8 (IPv4) or /16 (IPv6) is already more
+// than any subnet a cluster's clients sit on.
+const (
+	minIPv4Bits = 8
+	minIPv6Bits = 16
+)
+
+// lastAddr is the highest address of p's subnet.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As16()
+	bits := p.Bits()
+	if p.Addr().Is4() {
+		bits += 96
+	}
+	for i := bits; i < 128; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a := netip.AddrFrom16(b)
+	if p.Addr().Is4() {
+		a = a.Unmap()
+	}
+	return a
 }
 
 // parseIfaces splits "eth1,eth2" and checks each name is one Linux could

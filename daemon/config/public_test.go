@@ -56,7 +56,21 @@ func TestPublicAddresses(t *testing.T) {
 				"127.0.0.1/8 lo\n" +
 				"0.0.0.0/0 eth1\n" +
 				"198.18.0.2/24 eth0\n" +
-				"::ffff:198.18.1.20/64 eth1\n",
+				"::ffff:198.18.1.20/64 eth1\n" +
+				"198.18.1.21/0 eth1\n" +
+				"10.0.0.1/7 eth1\n" +
+				"10.0.0.1/8 eth1\n" +
+				"2001:db8::1/15 eth1\n" +
+				"2001:db8::2/16 eth1\n" +
+				"198.18.2.0/24 eth1\n" +
+				"198.18.2.255/24 eth1\n" +
+				"198.18.3.0/31 eth1\n" +
+				"198.18.4.0/32 eth1\n" +
+				"255.255.255.255/32 eth1\n" +
+				"224.0.0.5/24 eth1\n" +
+				"::1/128 lo\n" +
+				"fe80::5/64 eth1\n" +
+				"ff02::1/64 eth1\n",
 			errs: []string{
 				`DIR/public_addresses:1: public address "198.18.1.1" has no /BITS`,
 				`DIR/public_addresses:2: invalid public address "198.18.1.2/33"`,
@@ -69,10 +83,20 @@ func TestPublicAddresses(t *testing.T) {
 				`DIR/public_addresses:9: interface eth1 listed twice`,
 				`DIR/public_addresses:11: duplicate public address 198.18.1.10 (also at line 10)`,
 				`DIR/public_addresses:13: duplicate public address 2001:db8::10 (also at line 12)`,
-				`DIR/public_addresses:14: 127.0.0.1 cannot be a public address`,
-				`DIR/public_addresses:15: 0.0.0.0 cannot be a public address`,
+				`DIR/public_addresses:14: public address 127.0.0.1/8: a loopback address only reaches this host`,
+				`DIR/public_addresses:15: public address 0.0.0.0/0: the unspecified address is not an address clients can use`,
 				`DIR/public_addresses:16: public address 198.18.0.2 is node 1's private address in DIR/nodes`,
 				`DIR/public_addresses:17: invalid public address "::ffff:198.18.1.20/64"`,
+				`DIR/public_addresses:18: public address 198.18.1.21/0: a /0 prefix would route every address to this interface`,
+				`DIR/public_addresses:19: public address 10.0.0.1/7: a /7 prefix is too wide (the route covers 10.0.0.0/7); want /8 to /32`,
+				`DIR/public_addresses:21: public address 2001:db8::1/15: a /15 prefix is too wide (the route covers 2000::/15); want /16 to /128`,
+				`DIR/public_addresses:23: public address 198.18.2.0/24: 198.18.2.0 is the network address of 198.18.2.0/24`,
+				`DIR/public_addresses:24: public address 198.18.2.255/24: 198.18.2.255 is the broadcast address of 198.18.2.0/24`,
+				`DIR/public_addresses:27: public address 255.255.255.255/32: the broadcast address cannot be a public address`,
+				`DIR/public_addresses:28: public address 224.0.0.5/24: a multicast address cannot be a public address`,
+				`DIR/public_addresses:29: public address ::1/128: a loopback address only reaches this host`,
+				`DIR/public_addresses:30: public address fe80::5/64: an IPv6 link-local address cannot be a public address`,
+				`DIR/public_addresses:31: public address ff02::1/64: a multicast address cannot be a public address`,
 			},
 		},
 	}
