@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ctdb-go/ctdb-go/daemon/addrtable"
 	"github.com/ctdb-go/ctdb-go/daemon/config"
 	"github.com/ctdb-go/ctdb-go/daemon/control"
 	"github.com/ctdb-go/ctdb-go/daemon/lease"
@@ -110,14 +111,12 @@ func (d *Daemon) setupCluster() error {
 			defer d.mu.Unlock()
 			return d.boot, d.version
 		},
+		WantState:  d.forceReport,
 		SuspendGap: netif.SuspendGap,
 		Logger:     d.cfg.Logger,
 	})
 	if err != nil {
 		return err
-	}
-	if d.term == nil {
-		d.term = d.lease
 	}
 	d.mem.Handle(recoverd.KindLease, d.onLeaseRequest)
 	d.mem.Handle(recoverd.KindGrant, func(_ context.Context, from int, b []byte) ([]byte, error) {
@@ -185,64 +184,6 @@ func (d *Daemon) onLeaseRequest(_ context.Context, from int, b []byte) ([]byte, 
 	return nil, d.mem.Send(from, recoverd.KindGrant, out, false)
 }
 
-func (d *Daemon) onOrder(kind string) func(context.Context, int, []byte) ([]byte, error) {
-	return func(ctx context.Context, from int, b []byte) ([]byte, error) {
-		var o recoverd.Order
-		if err := json.Unmarshal(b, &o); err != nil {
-			return nil, err
-		}
-		rep := recoverd.OrderReply{Errors: make([]string, len(o.Addrs)), Faults: make([]bool, len(o.Addrs))}
-		// Obey only the leader that sent it, in a generation no older
-		// than any this node has seen (persisted before it is obeyed).
-		refuse := ""
-		if o.Leader != from {
-			refuse = fmt.Sprintf("order from node %d in the name of node %d", from, o.Leader)
-		} else if err := d.rec.ObserveGeneration(o.Generation); err != nil {
-			refuse = err.Error()
-		} else if cur := d.rec.HighestGeneration(); o.Generation < cur {
-			refuse = fmt.Sprintf("order from generation %d, but generation %d is current", o.Generation, cur)
-		}
-		rep.Generation = d.rec.HighestGeneration()
-		if refuse != "" {
-			d.log.Warn("refusing order", "from", from, "kind", kind, "err", refuse)
-			for i := range rep.Errors {
-				rep.Errors[i] = refuse
-			}
-			return json.Marshal(rep)
-		}
-		for i, a := range o.Addrs {
-			var err error
-			if kind == recoverd.KindTake {
-				err = d.take(ctx, a)
-				if err != nil {
-					d.stats.takeFailures.Add(1)
-					d.mu.Lock()
-					rep.ProbeAnswers = append(rep.ProbeAnswers, d.probeAnswers[a])
-					d.mu.Unlock()
-				}
-			} else {
-				nh := -1
-				if i < len(o.NewHolder) {
-					nh = o.NewHolder[i]
-				}
-				err = d.release(ctx, a, nh)
-			}
-			if err != nil {
-				rep.Errors[i] = err.Error()
-				var f *faultError
-				rep.Faults[i] = errors.As(err, &f)
-			}
-		}
-		// Reports from now on carry a version at least this one, so the
-		// leader can tell them from reports older than this order.
-		d.mu.Lock()
-		d.version++
-		rep.Boot, rep.Version = d.boot, d.version
-		d.mu.Unlock()
-		return json.Marshal(rep)
-	}
-}
-
 // ipreallocated runs the ipreallocated event after a takeover run.
 func (d *Daemon) ipreallocated(ctx context.Context) {
 	d.mu.Lock()
@@ -272,8 +213,9 @@ func (d *Daemon) reportLoop(ctx context.Context) {
 		}
 		leader, _ := d.rec.Leader()
 		gen := d.rec.HighestGeneration()
+		d.expireBan()
+		st := d.nodeState()
 		d.mu.Lock()
-		st := d.nodeStateLocked()
 		fp := fingerprint(st)
 		if fp != d.lastTold {
 			d.version++
@@ -312,6 +254,27 @@ func (d *Daemon) reportLoop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// setupTable builds the address table, with the carrier of each public
+// interface as read at start.
+func (d *Daemon) setupTable(links map[string]bool) error {
+	var err error
+	d.table, err = addrtable.New(addrtable.Config{
+		PNN:          d.pnn,
+		Kernel:       d.k,
+		Events:       d.ev,
+		Lease:        d.lease,
+		Store:        d.store,
+		ProbeWait:    d.tun.ARPProbeWait,
+		ProbeTimeout: d.tun.TakeIPProbeTimeout,
+		Changed:      d.noteChange,
+		Describe:     describe,
+		Public:       d.publicAddrs(),
+		Links:        links,
+		Logger:       d.cfg.Logger,
+	})
+	return err
 }
 
 // reportGap is the least time between two state reports to the leader.

@@ -60,10 +60,7 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) control.Respon
 		all := slices.Contains(a, "all")
 		return ok(d.ips(ctx, all))
 	case "held":
-		d.mu.Lock()
-		st := d.nodeStateLocked()
-		d.mu.Unlock()
-		return ok(st.Held)
+		return ok(d.nodeState().Held)
 	case control.CmdIfaces:
 		return ok(d.ifaces())
 	case control.CmdUptime:
@@ -234,7 +231,7 @@ func (d *Daemon) setAdmin(ctx context.Context, bit nodeflag.Flags, set bool, wor
 	d.noteUrgent()
 	if set && bit&(nodeflag.Stopped|nodeflag.Banned) != 0 {
 		// An inactive node drops its addresses itself, leader or not.
-		d.dropAll(ctx, word)
+		d.table.ReleaseAll(ctx, word)
 	}
 	// Let the report reach the leader, then wait for its run.
 	time.Sleep(150 * time.Millisecond)
@@ -246,6 +243,26 @@ func (d *Daemon) setAdmin(ctx context.Context, bit nodeflag.Flags, set bool, wor
 	return ok(nil)
 }
 
+// expireBan lifts a ban whose period is over: a ban always ends, whether
+// it was set in this run or restored from state.db, and whether or not
+// persisting it worked.
+func (d *Daemon) expireBan() {
+	d.mu.Lock()
+	if d.admin&nodeflag.Banned == 0 || time.Now().Before(d.banUntil) {
+		d.mu.Unlock()
+		return
+	}
+	d.admin &^= nodeflag.Banned
+	d.banUntil = time.Time{}
+	flags := d.admin
+	d.mu.Unlock()
+	d.log.Info("ban period over", "flags", flags.String())
+	if err := d.store.SetAdminFlags(flags, time.Time{}); err != nil {
+		d.log.Error("persisting admin flags after the ban", "err", err)
+	}
+	d.noteUrgent()
+}
+
 func (d *Daemon) status(ctx context.Context) control.Status {
 	peers := map[int]recoverd.Peer{}
 	for _, p := range (transport{d}).Peers() {
@@ -253,14 +270,14 @@ func (d *Daemon) status(ctx context.Context) control.Status {
 	}
 	leader, gen := d.rec.Leader()
 	st := control.Status{PNN: d.pnn, Generation: uint32(gen), Leader: leader}
-	d.mu.Lock()
-	self := d.flagsLocked()
 	partial := false
-	for _, up := range d.links {
+	for _, up := range d.table.Snapshot().Links {
 		if !up {
 			partial = true
 		}
 	}
+	d.mu.Lock()
+	self := d.flagsLocked()
 	d.mu.Unlock()
 	for _, n := range d.conf.Nodes {
 		ns := control.NodeStatus{PNN: n.PNN, Address: n.Addr, ThisNode: n.PNN == d.pnn}
@@ -314,6 +331,7 @@ func (d *Daemon) status(ctx context.Context) control.Status {
 func (d *Daemon) ips(ctx context.Context, all bool) control.IPs {
 	holders := d.clusterHolders(ctx)
 	out := control.IPs{PNN: d.pnn, All: all}
+	sn := d.table.Snapshot()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	seen := map[netip.Addr]bool{}
@@ -327,15 +345,15 @@ func (d *Daemon) ips(ctx context.Context, all bool) control.IPs {
 		if h, ok := holders[a]; ok {
 			ip.PNN = h
 		}
-		if h, ok := d.held[a]; ok {
-			ip.Active = h.iface
+		if ifc, ok := sn.Held[a]; ok {
+			ip.Active = ifc
 		}
 		for _, ifc := range configured {
-			if d.links[ifc] {
+			if sn.Links[ifc] {
 				ip.Available = append(ip.Available, ifc)
 			}
 		}
-		ip.ProbeAnswer = d.probeAnswers[a]
+		ip.ProbeAnswer = sn.Probed[a]
 		out.IPs = append(out.IPs, ip)
 	}
 	for _, pa := range d.pubs {
@@ -385,11 +403,12 @@ func (d *Daemon) clusterHolders(ctx context.Context) map[netip.Addr]int {
 }
 
 func (d *Daemon) ifaces() []control.Iface {
+	sn := d.table.Snapshot()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	refs := map[string]int{}
-	for _, h := range d.held {
-		refs[h.iface]++
+	for _, ifc := range sn.Held {
+		refs[ifc]++
 	}
 	var out []control.Iface
 	ifcs := map[string]bool{}
@@ -399,7 +418,7 @@ func (d *Daemon) ifaces() []control.Iface {
 		}
 	}
 	for ifc := range ifcs {
-		out = append(out, control.Iface{Name: ifc, LinkUp: d.links[ifc], References: refs[ifc]})
+		out = append(out, control.Iface{Name: ifc, LinkUp: sn.Links[ifc], References: refs[ifc]})
 	}
 	slices.SortFunc(out, func(a, b control.Iface) int { return strings.Compare(a.Name, b.Name) })
 	return out
@@ -430,22 +449,24 @@ func (d *Daemon) reloadIPs(ctx context.Context) control.Response {
 			gone = append(gone, a)
 		}
 	}
-	for ifc := range d.publicIfacesLocked(pas) {
-		if _, known := d.links[ifc]; !known {
-			d.mu.Unlock()
+	d.mu.Unlock()
+	known := d.table.Snapshot().Links
+	for ifc := range publicIfacesOf(pas) {
+		if _, ok := known[ifc]; !ok {
 			up, _ := d.k.LinkUp(ifc)
 			_ = d.k.PromoteSecondaries(ifc)
-			d.mu.Lock()
-			d.links[ifc] = up
+			d.table.SetLink(ifc, up)
 		}
 	}
-	d.mu.Unlock()
 	for _, a := range gone {
-		if err := d.release(ctx, a, -1); err != nil {
+		if err := d.table.Release(ctx, a, -1); err != nil {
 			d.log.Warn("releasing removed public address", "ip", a, "err", err)
 		}
 	}
 	d.setPublic(pas)
+	if err := d.table.SetPublic(pas); err != nil {
+		return fail(1, "%v", err)
+	}
 	d.log.Info("public addresses reloaded", "count", len(pas), "removed", len(gone))
 	d.noteChange()
 	time.Sleep(150 * time.Millisecond)
@@ -455,7 +476,8 @@ func (d *Daemon) reloadIPs(ctx context.Context) control.Response {
 	return ok(nil)
 }
 
-func (d *Daemon) publicIfacesLocked(pas []config.PublicAddress) map[string]bool {
+// publicIfacesOf lists every interface named in pas.
+func publicIfacesOf(pas []config.PublicAddress) map[string]bool {
 	m := map[string]bool{}
 	for _, pa := range pas {
 		for _, ifc := range pa.Ifaces {

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ctdb-go/ctdb-go/daemon/addrtable"
 	"github.com/ctdb-go/ctdb-go/daemon/config"
 	"github.com/ctdb-go/ctdb-go/daemon/lease"
 	"github.com/ctdb-go/ctdb-go/daemon/member"
@@ -56,21 +57,11 @@ type Daemon struct {
 	mem     *member.Member
 	rec     *recoverd.Recoverd
 	lease   *lease.Keeper
-	term    leaseTerm // the lease as the address code reads it: lease, or a test's fake
+	table   *addrtable.Table
 	started time.Time
 	boot    int64
 	changed chan struct{} // node state changed: tell the leader
 	urgent  chan struct{} // flags or health changed: tell the leader now
-	// conns is the last count of established TCP connections by local
-	// address (see tcpCounts).
-	conns struct {
-		sync.Mutex
-		at     time.Time
-		counts map[netip.Addr]int
-	}
-	stats counters
-	kmu   [64]sync.Mutex // per-address kernel locks, see addrLock
-	dirty chan struct{}  // held addresses changed: persist them
 	// shutdownReq is `ctdb shutdown`.
 	shutdownReq chan struct{}
 
@@ -80,33 +71,15 @@ type Daemon struct {
 	healthy      bool
 	admin        nodeflag.Flags
 	banUntil     time.Time
-	links        map[string]bool // public interface → carrier
-	held         map[netip.Addr]*heldAddr
-	foreign      map[netip.Addr]string // public addresses on our ifaces we were not given → iface
-	releasing    map[netip.Addr]bool   // being released: out of held, maybe still in the kernel
 	version      uint64
-	owners       map[netip.Addr]int // holder of each address as last told
 	lastRecovery time.Time
 	lastRecTook  time.Duration
-	probeAnswers map[netip.Addr]string
 	lastTold     string // fingerprint of the last NodeState sent
 	mon          *monitor.Monitor
 	// public is this node's public_addresses, by address; pubs in file
 	// order. `ctdb reloadips` replaces both.
 	public map[netip.Addr]config.PublicAddress
 	pubs   []config.PublicAddress
-}
-
-// heldAddr is a public address this node holds.
-type heldAddr struct {
-	prefix    netip.Prefix
-	iface     string
-	kernelExp time.Time // when the kernel drops it unless refreshed
-	term      uint64    // the lease term it was added under (lease.Term.ID)
-	// added is when the kernel add of a take completed; zero while it is
-	// pending (the entry is registered before AddAddr), when a kernel
-	// listing cannot show it yet.
-	added time.Time
 }
 
 // New loads the configuration and opens local state; it starts nothing.
@@ -128,24 +101,17 @@ func New(cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{
-		cfg:          cfg,
-		conf:         conf,
-		tun:          conf.Tunables,
-		log:          cfg.Logger.With("component", "daemon"),
-		started:      time.Now(),
-		boot:         time.Now().UnixNano(),
-		changed:      make(chan struct{}, 1),
-		urgent:       make(chan struct{}, 1),
-		shutdownReq:  make(chan struct{}, 1),
-		dirty:        make(chan struct{}, 1),
-		runstate:     recoverd.RunStateInit,
-		links:        map[string]bool{},
-		held:         map[netip.Addr]*heldAddr{},
-		foreign:      map[netip.Addr]string{},
-		releasing:    map[netip.Addr]bool{},
-		owners:       map[netip.Addr]int{},
-		probeAnswers: map[netip.Addr]string{},
-		public:       map[netip.Addr]config.PublicAddress{},
+		cfg:         cfg,
+		conf:        conf,
+		tun:         conf.Tunables,
+		log:         cfg.Logger.With("component", "daemon"),
+		started:     time.Now(),
+		boot:        time.Now().UnixNano(),
+		changed:     make(chan struct{}, 1),
+		urgent:      make(chan struct{}, 1),
+		shutdownReq: make(chan struct{}, 1),
+		runstate:    recoverd.RunStateInit,
+		public:      map[netip.Addr]config.PublicAddress{},
 	}
 	d.setPublic(conf.PublicAddresses)
 	d.k = cfg.Kernel
@@ -199,6 +165,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	d.cleanStale()
+	links := map[string]bool{}
 	for ifc := range d.publicIfaces() {
 		if err := d.k.PromoteSecondaries(ifc); err != nil {
 			d.log.Warn("setting promote_secondaries", "iface", ifc, "err", err)
@@ -207,7 +174,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		if err != nil {
 			d.log.Warn("reading link state", "iface", ifc, "err", err)
 		}
-		d.links[ifc] = up
+		links[ifc] = up
 	}
 	if err := d.setupEvents(); err != nil {
 		return err
@@ -222,10 +189,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.setupCluster(); err != nil {
 		return err
 	}
+	if err := d.setupTable(links); err != nil {
+		return err
+	}
 	ctl, err := d.setupControl()
 	if err != nil {
 		return err
 	}
+	// The address table outlives the other parts: at the end it releases
+	// what is left.
+	tableCtx, stopTable := context.WithCancel(context.Background())
+	tableDone := make(chan error, 1)
+	go func() { tableDone <- d.table.Run(tableCtx) }()
+	defer func() { stopTable(); <-tableDone }()
 
 	// Everything below stops when run is cancelled; ctx ending starts
 	// the shutdown sequence first.
@@ -236,8 +212,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.rec.Run(gctx) })
 	g.Go(func() error { return ctl.Run(gctx) })
 	g.Go(func() error { return d.lease.Run(gctx) })
-	g.Go(func() error { d.refreshLoop(gctx); return nil })
-	g.Go(func() error { d.flushLoop(gctx); return nil })
 	g.Go(func() error { d.reportLoop(gctx); return nil })
 	g.Go(func() error { return d.watchLinks(gctx) })
 	g.Go(func() error { return d.startupAndMonitor(gctx) })
@@ -254,15 +228,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		// A component failed.
 		stop()
 		err := g.Wait()
-		d.dropAll(context.Background(), "daemon failed")
-		d.writeHeld()
+		d.table.ReleaseAll(context.Background(), "daemon failed")
 		return err
 	}
 	d.shutdown(gctx)
 	stop()
 	err = g.Wait()
-	d.dropAll(context.Background(), "shutdown")
-	d.writeHeld()
+	d.table.ReleaseAll(context.Background(), "shutdown")
 	d.ev.Run(context.Background(), "shutdown")
 	if errors.Is(err, context.Canceled) {
 		err = nil
@@ -271,15 +243,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 // publicIfaces lists every interface named in public_addresses.
-func (d *Daemon) publicIfaces() map[string]bool {
-	m := map[string]bool{}
-	for _, pa := range d.publicAddrs() {
-		for _, ifc := range pa.Ifaces {
-			m[ifc] = true
-		}
-	}
-	return m
-}
+func (d *Daemon) publicIfaces() map[string]bool { return publicIfacesOf(d.publicAddrs()) }
 
 func (d *Daemon) setRunState(s string) {
 	d.mu.Lock()

@@ -9,14 +9,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/memberlist"
 
 	"github.com/ctdb-go/ctdb-go/daemon/control"
-	"github.com/ctdb-go/ctdb-go/daemon/lease"
 	"github.com/ctdb-go/ctdb-go/daemon/netif"
 	"github.com/ctdb-go/ctdb-go/daemon/nodeflag"
 )
@@ -24,12 +22,6 @@ import (
 // oneNode starts a one-node daemon on a fake kernel and a mock network,
 // with a monitor script that fails while the file it returns exists.
 func oneNode(t *testing.T) (*Daemon, *netif.Fake, string, context.CancelFunc, func() error) {
-	t.Helper()
-	return oneNodeWith(t, nil)
-}
-
-// oneNodeWith is oneNode with the fake kernel wrapped by wrap (nil: none).
-func oneNodeWith(t *testing.T, wrap func(*netif.Fake) kernel) (*Daemon, *netif.Fake, string, context.CancelFunc, func() error) {
 	t.Helper()
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "etc")
@@ -53,14 +45,10 @@ func oneNodeWith(t *testing.T, wrap func(*netif.Fake) kernel) (*Daemon, *netif.F
 	must(k.AddAddr("eth0", netip.MustParsePrefix("198.18.0.1/24"), 1000*time.Hour))
 	k.Reset()
 
-	var kk kernel = k
-	if wrap != nil {
-		kk = wrap(k)
-	}
 	d, err := New(Config{
 		ConfigDir: conf, RunDir: filepath.Join(dir, "run"), StateDir: filepath.Join(dir, "state"),
 		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Kernel:          kk,
+		Kernel:          k,
 		MemberTransport: (&memberlist.MockNetwork{}).NewTransport("pnn-0"),
 	})
 	must(err)
@@ -208,68 +196,6 @@ func TestMetricsText(t *testing.T) {
 	}
 }
 
-// TestLapsedTermDropsOldAddresses: addresses added under a lease that
-// lapsed (a node frozen past its lease, then granted again) are removed,
-// never refreshed: the kernel may have dropped them and another node may
-// hold them by now.
-func TestLapsedTermDropsOldAddresses(t *testing.T) {
-	d, k := idleNode(t)
-	ft := &fakeTerm{t: lease.Term{End: time.Now().Add(2 * time.Second), ID: 3}}
-	d.term = ft
-	for _, p := range []string{"198.18.1.1/24", "198.18.1.2/24"} {
-		pfx := netip.MustParsePrefix(p)
-		if err := k.AddAddr("eth1", pfx, time.Second); err != nil {
-			t.Fatal(err)
-		}
-		d.held[pfx.Addr()] = &heldAddr{prefix: pfx, iface: "eth1", term: 2, kernelExp: time.Now(), added: time.Now()}
-	}
-	k.Reset()
-	d.refresh(context.Background())
-	want := []string{"addr del 198.18.1.1/24 dev eth1", "addr del 198.18.1.2/24 dev eth1"}
-	got := k.Transcript()
-	slices.Sort(got)
-	if !slices.Equal(got, want) {
-		t.Errorf("kernel calls after a lapse = %q, want %q", got, want)
-	}
-	if len(d.held) != 0 {
-		t.Errorf("still held after a lapse: %v", d.held)
-	}
-}
-
-// fakeTerm is a lease keeper whose term the test sets.
-type fakeTerm struct {
-	mu sync.Mutex
-	t  lease.Term
-}
-
-func (f *fakeTerm) Term() lease.Term {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.t
-}
-
-func (f *fakeTerm) Changed() <-chan struct{} { return nil }
-
-// TestRefreshNeverRevivesReleased: a refresh that picked an address just
-// before it was released must not add it back.
-func TestRefreshNeverRevivesReleased(t *testing.T) {
-	d, k, _, _, _ := oneNode(t)
-	eventually(t, "addresses taken", func() bool { return len(held(k)) == 2 })
-	a := netip.MustParseAddr("198.18.1.1")
-	d.mu.Lock()
-	h := d.held[a] // what a refresh pass would have picked
-	d.mu.Unlock()
-	if err := d.release(context.Background(), a, -1); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.kernelRefresh(a, h); err != nil {
-		t.Fatal(err)
-	}
-	if slices.Contains(held(k), "198.18.1.1/24") {
-		t.Error("a refresh after the release put 198.18.1.1 back on eth1")
-	}
-}
-
 // TestReleaseIPGetsConnectionCount: releaseip is told how many
 // established TCP connections ctdbd counted on the address.
 func TestReleaseIPGetsConnectionCount(t *testing.T) {
@@ -294,70 +220,5 @@ func TestReleaseIPGetsConnectionCount(t *testing.T) {
 	wantLines := []string{"198.18.1.1: 198.18.1.1 3", "198.18.1.2: 198.18.1.2 0"}
 	if !slices.Equal(got, wantLines) {
 		t.Errorf("releaseip saw %q, want %q", got, wantLines)
-	}
-}
-
-// TestScanKernelKeepsPendingTakes: a take registers its address before it
-// adds it to the kernel; a kernel listing made in between must not call
-// it vanished (which failed the take, and counted towards a ban, under
-// load). One whose add completed before the listing and is gone is.
-// idleNode is a one-node daemon on a fake kernel that is built but not
-// run: tests drive its methods themselves.
-func idleNode(t *testing.T) (*Daemon, *netif.Fake) {
-	t.Helper()
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "etc")
-	if err := os.MkdirAll(filepath.Join(conf, "events.d"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, body := range map[string]string{
-		"nodes":            "198.18.0.1\n",
-		"public_addresses": "198.18.1.1/24 eth1\n198.18.1.2/24 eth1\n",
-		"ctdb.conf":        "[cluster]\n\tname = unit\n",
-	} {
-		if err := os.WriteFile(filepath.Join(conf, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	k := netif.NewFake()
-	k.AddLink("eth0", true)
-	k.AddLink("eth1", true)
-	if err := k.AddAddr("eth0", netip.MustParsePrefix("198.18.0.1/24"), 1000*time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(Config{
-		ConfigDir: conf, RunDir: filepath.Join(dir, "run"), StateDir: filepath.Join(dir, "state"),
-		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Kernel:          k,
-		MemberTransport: (&memberlist.MockNetwork{}).NewTransport("pnn-0"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.store.Close() })
-	if err := d.setupEvents(); err != nil {
-		t.Fatal(err)
-	}
-	return d, k
-}
-
-func TestScanKernelKeepsPendingTakes(t *testing.T) {
-	d, _ := idleNode(t)
-	pending := netip.MustParseAddr("198.18.1.1")
-	gone := netip.MustParseAddr("198.18.1.2")
-	d.mu.Lock()
-	d.held[pending] = &heldAddr{prefix: netip.MustParsePrefix("198.18.1.1/24"), iface: "eth1"}
-	d.held[gone] = &heldAddr{prefix: netip.MustParsePrefix("198.18.1.2/24"), iface: "eth1", added: time.Now().Add(-time.Second)}
-	d.mu.Unlock()
-	d.scanKernel()
-	d.mu.Lock()
-	_, keptPending := d.held[pending]
-	_, keptGone := d.held[gone]
-	d.mu.Unlock()
-	if !keptPending {
-		t.Error("a take's address whose kernel add is pending was dropped as vanished")
-	}
-	if keptGone {
-		t.Error("an added address missing from the kernel was kept")
 	}
 }

@@ -136,14 +136,12 @@ func (d *Daemon) watchLinks(ctx context.Context) error {
 			if !d.publicIfaces()[ev.Iface] {
 				continue
 			}
-			d.mu.Lock()
-			was := d.links[ev.Iface]
-			d.links[ev.Iface] = ev.Up
-			mon := d.mon
-			d.mu.Unlock()
-			if was == ev.Up {
+			if !d.table.SetLink(ev.Iface, ev.Up) {
 				continue
 			}
+			d.mu.Lock()
+			mon := d.mon
+			d.mu.Unlock()
 			d.log.Info("link changed", "iface", ev.Iface, "up", ev.Up)
 			d.noteChange()
 			if mon != nil {
@@ -160,10 +158,7 @@ func (d *Daemon) shutdown(ctx context.Context) {
 	d.setRunState(recoverd.RunStateShutdown)
 	deadline := time.Now().Add(d.conf.Conf.Failover.ShutdownFailoverTimeout)
 	for time.Now().Before(deadline) {
-		d.mu.Lock()
-		n := len(d.held)
-		d.mu.Unlock()
-		if n == 0 {
+		if len(d.table.Snapshot().Held) == 0 {
 			break
 		}
 		select {

@@ -7,18 +7,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 )
-
-// counters are the daemon's Prometheus counters.
-type counters struct {
-	takes         atomic.Uint64 // addresses taken
-	takeFailures  atomic.Uint64
-	releases      atomic.Uint64 // addresses released
-	leaseDrops    atomic.Uint64 // addresses dropped because the lease ran out
-	probeAnswered atomic.Uint64 // duplicate-address probes someone answered
-}
 
 // serveMetrics serves Prometheus text metrics on addr ([logging] metrics
 // address) until ctx ends.
@@ -57,11 +47,12 @@ func (d *Daemon) metricsText() string {
 		}
 		fmt.Fprintf(&b, "%s%s %v\n", name, l, v)
 	}
+	sn := d.table.Snapshot()
+	held, foreign := len(sn.Held), len(sn.Foreign)
+	leaseLeft := time.Until(d.lease.Term().End).Seconds()
+	c := d.table.Counters()
 	d.mu.Lock()
 	flags := d.flagsLocked()
-	held := len(d.held)
-	foreign := len(d.foreign)
-	leaseLeft := time.Until(d.term.Term().End).Seconds()
 	runstate := d.runstate
 	d.mu.Unlock()
 	if leaseLeft < 0 {
@@ -79,11 +70,11 @@ func (d *Daemon) metricsText() string {
 	metric("ctdb_generation", "gauge", "Leader generation.", gen, pnn)
 	metric("ctdb_is_leader", "gauge", "1 on the leader.", boolNum(leader == d.pnn), pnn)
 	metric("ctdb_lease_grants_total", "counter", "Lease grants received.", d.lease.Grants(), pnn)
-	metric("ctdb_takes_total", "counter", "Addresses taken.", d.stats.takes.Load(), pnn)
-	metric("ctdb_take_failures_total", "counter", "Takes that failed.", d.stats.takeFailures.Load(), pnn)
-	metric("ctdb_releases_total", "counter", "Addresses released.", d.stats.releases.Load(), pnn)
-	metric("ctdb_lease_drops_total", "counter", "Addresses dropped because the lease ran out.", d.stats.leaseDrops.Load(), pnn)
-	metric("ctdb_probe_answered_total", "counter", "Duplicate-address probes another host answered.", d.stats.probeAnswered.Load(), pnn)
+	metric("ctdb_takes_total", "counter", "Addresses taken.", c.Takes, pnn)
+	metric("ctdb_take_failures_total", "counter", "Takes that failed.", c.TakeFailures, pnn)
+	metric("ctdb_releases_total", "counter", "Addresses released.", c.Releases, pnn)
+	metric("ctdb_lease_drops_total", "counter", "Addresses dropped because the lease ran out.", c.LeaseDrops, pnn)
+	metric("ctdb_probe_answered_total", "counter", "Duplicate-address probes another host answered.", c.ProbeAnswered, pnn)
 	if leader == d.pnn {
 		metric("ctdb_takeover_runs_total", "counter", "Takeover runs that moved addresses (leader).", rs.Runs, pnn)
 		metric("ctdb_takeover_run_last_seconds", "gauge", "Duration of the last takeover run (leader).",

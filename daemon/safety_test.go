@@ -3,16 +3,11 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/netip"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/ctdb-go/ctdb-go/daemon/lease"
-	"github.com/ctdb-go/ctdb-go/daemon/netif"
 	"github.com/ctdb-go/ctdb-go/daemon/nodeflag"
 	"github.com/ctdb-go/ctdb-go/recoverd"
 )
@@ -55,77 +50,6 @@ func TestOrderOnlyFromItsLeader(t *testing.T) {
 				t.Errorf("addresses after a refused release: %v", held(k))
 			}
 		})
-	}
-}
-
-// slowKernel freezes (sleeps) inside AddAddr once armed, as a process
-// stopped between computing a lifetime and the netlink call would.
-type slowKernel struct {
-	*netif.Fake
-	mu    sync.Mutex
-	pause time.Duration
-}
-
-func (s *slowKernel) AddAddr(iface string, p netip.Prefix, lft time.Duration) error {
-	s.mu.Lock()
-	pause := s.pause
-	s.pause = 0
-	s.mu.Unlock()
-	time.Sleep(pause)
-	return s.Fake.AddAddr(iface, p, lft)
-}
-
-// TestSlowAddNeverOutlivesLease: an add that returns after the lease has
-// less than its lifetime left is set again, or the address removed.
-func TestSlowAddNeverOutlivesLease(t *testing.T) {
-	d, k := idleNode(t)
-	sk := &slowKernel{Fake: k, pause: time.Second} // frozen for a second
-	d.k = sk
-	ft := &fakeTerm{t: lease.Term{End: time.Now().Add(1500 * time.Millisecond), ID: 1}} // lifetime 1 s; 0.5 s left after the freeze
-	d.term = ft
-	a := netip.MustParseAddr("198.18.1.1")
-	h := &heldAddr{prefix: netip.MustParsePrefix("198.18.1.1/24"), iface: "eth1", term: 1}
-	d.mu.Lock()
-	d.held[a] = h
-	d.mu.Unlock()
-	l := d.addrLock(a)
-	l.Lock()
-	err := d.addWithinLease(a, h, time.Second)
-	l.Unlock()
-	if !errors.Is(err, errLeaseEnded) {
-		t.Errorf("addWithinLease after a freeze = %v, want errLeaseEnded", err)
-	}
-	for _, p := range held(k) {
-		if p == "198.18.1.1/24" {
-			t.Error("198.18.1.1 still on eth1 with a lifetime past the lease")
-		}
-	}
-	d.mu.Lock()
-	_, still := d.held[a]
-	d.mu.Unlock()
-	if still {
-		t.Error("198.18.1.1 still counted as held")
-	}
-
-	// A shorter freeze leaves a whole second: the lifetime is set again,
-	// within the lease.
-	k.Reset()
-	d.mu.Lock()
-	d.held[a] = h
-	d.mu.Unlock()
-	ft.mu.Lock()
-	ft.t.End = time.Now().Add(2500 * time.Millisecond)
-	ft.mu.Unlock()
-	sk.pause = 800 * time.Millisecond
-	l.Lock()
-	err = d.addWithinLease(a, h, 2*time.Second)
-	l.Unlock()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"addr add 198.18.1.1/24 dev eth1 valid_lft 2", "addr add 198.18.1.1/24 dev eth1 valid_lft 1"}
-	if got := k.Transcript(); !slices.Equal(got, want) {
-		t.Errorf("kernel calls = %q, want %q", got, want)
 	}
 }
 

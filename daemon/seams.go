@@ -8,7 +8,6 @@ import (
 
 	"github.com/ctdb-go/ctdb-go/daemon/control"
 	"github.com/ctdb-go/ctdb-go/daemon/eventscript"
-	"github.com/ctdb-go/ctdb-go/daemon/lease"
 	"github.com/ctdb-go/ctdb-go/daemon/netif"
 )
 
@@ -40,11 +39,4 @@ type events interface {
 	// Close removes what the runner set up to end every script's
 	// processes (its cgroups); after Flush, at shutdown.
 	Close()
-}
-
-// leaseTerm is what the address code needs of the lease keeper
-// (*lease.Keeper): the current term, and a signal when it lapses.
-type leaseTerm interface {
-	Term() lease.Term
-	Changed() <-chan struct{}
 }

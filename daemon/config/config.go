@@ -20,9 +20,15 @@ type Config struct {
 	PublicAddresses     []PublicAddress
 	PublicAddressesFile string // its path, for ctdb reloadips
 	Conf                Conf   // ctdb.conf, defaults filled in
-	// ScriptOptions is script.options as NAME -> value; empty when the
-	// file is missing.
+	// ScriptOptions is script.options as NAME -> value, as sh assigns
+	// it; empty when the file is missing. A value that uses another
+	// variable ($NAME, ${NAME}) is not here but in ScriptOptionsShell.
 	ScriptOptions map[string]string
+	// ScriptOptionsShell is NAME -> value as written, for the values only
+	// sh can expand (CTDB_NFS_CALLOUT="${CTDB_BASE}/nfs-callout" is
+	// ${CTDB_BASE}/nfs-callout); the scripts source the file and see them
+	// expanded, ctdbd does not use them.
+	ScriptOptionsShell map[string]string
 	// ScriptOptionsFile is script.options' path, which the event scripts
 	// source themselves; "" when the file is missing.
 	ScriptOptionsFile string
@@ -78,7 +84,7 @@ func Load(dir string) (*Config, error) {
 
 	soPath := filepath.Join(dir, "script.options")
 	var found bool
-	c.ScriptOptions, found = parseScriptOptions(soPath, &p)
+	c.ScriptOptions, c.ScriptOptionsShell, found = parseScriptOptions(soPath, &p)
 	if found {
 		c.ScriptOptionsFile = soPath
 	}

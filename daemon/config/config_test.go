@@ -75,7 +75,7 @@ func TestLoadCollectsAll(t *testing.T) {
 		"ctdb.conf":             "[logging]\nlog level = LOUD\n[bogus]\n",
 		"nodes":                 "198.18.0.1\nnope\n198.18.0.1\n",
 		"public_addresses":      "198.18.1.1 eth1\n198.18.1.2/24\n",
-		"script.options":        "A=$B\n",
+		"script.options":        "A=$(B)\n",
 		"ctdb.tunables":         "Nope=1\n",
 		"tunables.d/a.tunables": "MonitorInterval=x\n",
 	})
@@ -87,7 +87,7 @@ func TestLoadCollectsAll(t *testing.T) {
 		"DIR/nodes:3: duplicate node address 198.18.0.1 (also at line 1)",
 		`DIR/public_addresses:1: public address "198.18.1.1" has no /BITS`,
 		"DIR/public_addresses:2: no interface for public address 198.18.1.2/24",
-		"DIR/script.options:1: A: variable or command expansion is not supported; write the value out",
+		"DIR/script.options:1: A: command substitution, arithmetic and ${...} forms other than ${NAME} are not supported; write the value out, or use $NAME or ${NAME}",
 		`DIR/ctdb.tunables:1: unknown tunable "Nope"`,
 		`DIR/tunables.d/a.tunables:1: MonitorInterval = "x": want a whole number from 0 to 4294967295`,
 	}

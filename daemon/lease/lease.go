@@ -76,6 +76,10 @@ type Config struct {
 	// Report returns the boot and version of the node's state report, sent
 	// with each request so the leader can ask for a newer one. nil: zeros.
 	Report func() (boot int64, version uint64)
+	// WantState is called when a grant asks for a full state report (the
+	// leader's copy is older than this node's); nil: ignored. It must not
+	// block.
+	WantState func()
 	// SuspendGap reads CLOCK_BOOTTIME - CLOCK_MONOTONIC
 	// (netif.SuspendGap); nil means suspends are not detected.
 	SuspendGap func() (time.Duration, error)
@@ -275,6 +279,9 @@ func (s *state) onGrant(m grantMsg) {
 	if exp := req.at.Add(min(g.LeaseTime, s.k.cfg.LeaseTime())); exp.After(s.end) {
 		s.end, s.base = exp, req.at
 		s.publish()
+	}
+	if g.WantState && s.k.cfg.WantState != nil {
+		s.k.cfg.WantState()
 	}
 }
 
