@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ctdb-go/ctdb-go/daemon/addrtable"
 	"github.com/ctdb-go/ctdb-go/daemon/config"
 	"github.com/ctdb-go/ctdb-go/daemon/control"
+	"github.com/ctdb-go/ctdb-go/daemon/eventscript"
 	"github.com/ctdb-go/ctdb-go/daemon/lease"
 	"github.com/ctdb-go/ctdb-go/daemon/member"
 	"github.com/ctdb-go/ctdb-go/daemon/netif"
@@ -39,12 +42,10 @@ func (d *Daemon) setupCluster() error {
 			self = n.Addr
 		}
 	}
+	keys := d.conf.Conf.Cluster.GossipKeys
 	var key []byte
-	if f := d.conf.Conf.Cluster.GossipKeyFile; f != "" {
-		key = d.conf.Conf.Cluster.GossipKey
-		if len(key) == 0 {
-			return fmt.Errorf("gossip key file %s: no key", f)
-		}
+	if len(keys) > 0 {
+		key = keys[0]
 	}
 	var err error
 	d.mem, err = member.New(member.Config{
@@ -53,6 +54,7 @@ func (d *Daemon) setupCluster() error {
 		Bind:           netip.AddrPortFrom(self, uint16(port)),
 		Nodes:          members,
 		Key:            key,
+		Insecure:       d.conf.Conf.Cluster.InsecureGossip,
 		ProbeInterval:  d.tun.ProbeInterval(),
 		ProbeTimeout:   d.tun.ProbeTimeout(),
 		SuspicionMult:  d.tun.SuspicionMult(),
@@ -62,6 +64,12 @@ func (d *Daemon) setupCluster() error {
 	})
 	if err != nil {
 		return fmt.Errorf("starting membership: %w", err)
+	}
+	if len(keys) > 1 {
+		// Keys being rotated: seal with the first, accept them all.
+		if err := d.mem.SetKeys(keys[0], keys[1:]...); err != nil {
+			return fmt.Errorf("installing gossip keys: %w", err)
+		}
 	}
 	var lock recoverd.Lock
 	if spec := d.conf.Conf.Cluster.ClusterLock; spec != "" {
@@ -393,9 +401,28 @@ func (d *Daemon) fenceFunc() func(context.Context, int) error {
 		if !r.OK() {
 			return fmt.Errorf("fence event: %s", describe(r))
 		}
-		if len(r.Scripts) == 0 {
-			return errors.New("fence event: no enabled script handles fencing")
-		}
-		return nil
+		return fenceConfirmed(d.eventsDir, r)
 	}
+}
+
+// fenceConfirmed: a fence counts only when a script that handles fencing
+// (config.FenceMarker) ran and succeeded. Scripts that do not handle the
+// event exit 0 for it too; with the fence script disabled or removed, the
+// event would "succeed" without fencing anything (fail closed).
+func fenceConfirmed(eventsDir string, r eventscript.Result) error {
+	handlers, err := config.FenceScripts(eventsDir)
+	if err != nil {
+		return fmt.Errorf("fence event: %w", err)
+	}
+	for _, s := range r.Scripts {
+		if s.State != eventscript.ScriptOK {
+			continue
+		}
+		for _, h := range handlers {
+			if strings.TrimSuffix(filepath.Base(h), ".script") == s.Name {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("fence event: no enabled script that handles fencing (a %q line) ran and succeeded", config.FenceMarker)
 }

@@ -46,22 +46,25 @@ type Config struct {
 // started by Run read and change it only under mu and never hold mu across
 // I/O (netlink, scripts, network).
 type Daemon struct {
-	cfg     Config
-	conf    *config.Config
-	tun     *config.Tunables
-	pnn     int
-	log     *slog.Logger
-	store   *state.Store
-	k       kernel
-	ev      events
-	mem     *member.Member
-	rec     *recoverd.Recoverd
-	lease   *lease.Keeper
-	table   *addrtable.Table
-	started time.Time
-	boot    int64
-	changed chan struct{} // node state changed: tell the leader
-	urgent  chan struct{} // flags or health changed: tell the leader now
+	cfg   Config
+	conf  *config.Config
+	tun   *config.Tunables
+	pnn   int
+	log   *slog.Logger
+	store *state.Store
+	k     kernel
+	ev    events
+	// eventsDir is where the event scripts are (events.d, or CTDB's
+	// events/legacy).
+	eventsDir string
+	mem       *member.Member
+	rec       *recoverd.Recoverd
+	lease     *lease.Keeper
+	table     *addrtable.Table
+	started   time.Time
+	boot      int64
+	changed   chan struct{} // node state changed: tell the leader
+	urgent    chan struct{} // flags or health changed: tell the leader now
 	// shutdownReq is `ctdb shutdown`.
 	shutdownReq chan struct{}
 

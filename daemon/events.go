@@ -46,6 +46,7 @@ func (d *Daemon) setupEvents() error {
 		return fmt.Errorf("event scripts: %w", err)
 	}
 	d.ev = r
+	d.eventsDir = dir
 	return nil
 }
 

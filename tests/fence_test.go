@@ -76,6 +76,7 @@ power_off () {
 // PNN off through powerOff.
 const fenceScript = `#!/bin/sh
 # test fence script (tests/fence_test.go)
+# ctdb-go: handles fence
 [ "$1" = fence ] || exit 0
 ` + powerOff + `
 log "$2" start
