@@ -14,4 +14,11 @@
 //     still hold it: every reachable claimant has released it, and every
 //     unreachable one has had no grant for LeaseTime + LeaseMargin;
 //   - a leader without the lock or without quorum grants nothing.
+//
+// The takeover decision is Decide, a pure function of a View (what the
+// leader knows: reports, leases granted, fence states, tunables) and a
+// time, returning a Decision (moves, blocked addresses, fences to start,
+// state to record). The leader's loop builds the view, calls Decide and
+// carries the decision out; testdata/decide holds its cases as text
+// (`go test ./recoverd -update` rewrites their decisions).
 package recoverd

@@ -93,7 +93,9 @@ type Config struct {
 
 // Recoverd elects the leader and, on the leader, grants leases and runs
 // takeover runs. Its state is guarded by mu; network calls are made
-// without it.
+// without it. A takeover run reads the state as a View (viewLocked),
+// decides with Decide, which changes nothing, and then records and
+// carries out the Decision (applyLocked, launch).
 type Recoverd struct {
 	cfg Config
 	log *slog.Logger
@@ -138,9 +140,9 @@ type Recoverd struct {
 	opsRunning  int
 	blocked     map[netip.Addr]string // why an address is not being served
 	canHost     map[int]bool          // as of the last run
-	fencing     map[int]FenceState
-	lostAt      map[int]time.Time // when an unreachable node was first seen gone
-	silent      map[int]time.Time // leaders whose grants stopped, until when
+	fencing     map[int]FenceState    // unreachable nodes whose addresses wait for a fence
+	lostAt      map[int]time.Time     // when an unreachable node was first seen gone
+	silent      map[int]time.Time     // leaders whose grants stopped, until when
 	// override records what an acknowledged order did to a node's
 	// holdings, until a state report at least as new says so itself:
 	// reports are asynchronous, and an older one must not undo an order.
