@@ -21,10 +21,15 @@
 //   - nodes: as in CTDB, every line starting with "#" is a deleted node
 //     that keeps its PNN, even a line meant as a comment (that gets a
 //     warning). Addresses have no port; "nodes list = !command" is not
-//     supported.
+//     supported. All nodes use one address family; loopback,
+//     unspecified, broadcast, multicast and IPv6 link-local addresses are
+//     errors (IPv4 link-local, a warning).
 //   - public_addresses: interfaces are checked for form here and for
 //     existence by the daemon; a node's own private address cannot be a
-//     public address.
+//     public address; nor can loopback, unspecified, broadcast,
+//     multicast or IPv6 link-local addresses, an IPv4 subnet's network
+//     or broadcast address (up to /30), or a prefix wider than /8 (IPv4)
+//     or /16 (IPv6), whose route would capture others' traffic.
 //   - ctdb.conf: keys are case-insensitive and blanks inside them are
 //     folded ("Log  Level" is "log level"); a value runs to the end of the
 //     line (no trailing comments); setting a key twice is an error;
@@ -33,10 +38,25 @@
 //     port, gossip key file, quorum; [failover] fence; [logging] metrics
 //     address. [database] and [legacy] realtime scheduling / lmaster
 //     capability are accepted and ignored: ctdb-go has no databases.
-//   - script.options: values are read without expansion, so "$X" and
-//     `cmd` are errors; the scripts source the file themselves.
+//     cluster lock: a "!HELPER ARGS" helper must be an executable file
+//     given by absolute path; etcd:// locks are refused until built.
+//   - gossip keys: a cluster of more than one node needs a key file
+//     ([cluster] gossip key file, default gossip.key here if it exists;
+//     one base64 key per line, the first primary: GossipKeys), not
+//     readable by other users, or the explicit, loudly warned opt-out
+//     [cluster] insecure gossip = true.
+//   - fencing: [failover] fence = true needs an enabled events.d script
+//     carrying FenceMarker ("# ctdb-go: handles fence"); FenceScripts
+//     lists them, for the daemon too.
+//   - script.options: each line must read the same to sh (dash) and to
+//     this package; what might not (CR, control characters, an unquoted
+//     ~, $(...), `...`, ${X:-y}, $1) is an error. $NAME and ${NAME} are
+//     left to sh: those values are in ScriptOptionsShell, not
+//     ScriptOptions. FuzzScriptOptions checks the agreement against sh.
 //   - tunables: CTDB's names and defaults, in `ctdb listvars` order, then
 //     ctdb-go's (LeaseTime, LeaseRenewIntervalMs, ProbeIntervalMs, ...).
+//     Each has a range (TunableRange; testdata/example/ctdb.tunables
+//     lists those ctdb-go uses) that files and ctdb setvar enforce.
 //     Tunables is safe for concurrent use: ctdb setvar changes it live.
 //
 // The package reads files only; it looks at no interface and starts
