@@ -23,7 +23,7 @@ func parseView(lines []string) (View, error) {
 		Alive:             map[int]bool{}, States: map[int]NodeState{},
 		Overrides: map[netip.Addr]map[int]Override{}, Assigned: map[netip.Addr]int{},
 		Moving: map[netip.Addr]bool{}, MovingTo: map[netip.Addr]int{},
-		Suspect: map[netip.Addr][]int{}, CouldHost: map[int]bool{},
+		Suspect: map[netip.Addr][]int{}, Prefer: map[netip.Addr]int{}, CouldHost: map[int]bool{},
 		GrantEnd: map[int]time.Time{}, LastGrant: map[int]time.Time{},
 		LostAt: map[int]time.Time{}, Fencing: map[int]FenceState{}, Seen: map[int]bool{},
 	}
@@ -49,7 +49,7 @@ func parseView(lines []string) (View, error) {
 			var p int
 			p, err = strconv.Atoi(f[1])
 			v.Deleted = append(v.Deleted, p)
-		case "assigned", "moving", "suspect":
+		case "assigned", "moving", "suspect", "prefer":
 			err = eachPair(f[1:], func(a netip.Addr, p string) error {
 				if f[0] == "moving" {
 					v.Moving[a] = true
@@ -65,6 +65,8 @@ func parseView(lines []string) (View, error) {
 					v.MovingTo[a] = n
 				case "suspect":
 					v.Suspect[a] = append(v.Suspect[a], n)
+				case "prefer":
+					v.Prefer[a] = n
 				}
 				return err
 			})

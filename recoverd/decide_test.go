@@ -44,6 +44,7 @@ var decideNow = time.Unix(1_000_000, 0)
 //	assigned ADDR=PNN...    where this leader put addresses
 //	moving ADDR=PNN|?...    orders in flight, and where to (?: MoveIP's)
 //	suspect ADDR=PNN...     takes whose result is unknown
+//	prefer ADDR=PNN...      moveip's wishes
 //	override ADDR=PNN taken|released version=N [boot=N]
 //
 // LIST is comma-separated addresses or ranges (198.18.1.1-3), "-" for

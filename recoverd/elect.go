@@ -193,6 +193,7 @@ func (r *Recoverd) becomeLeader(lost <-chan struct{}, release func() error) {
 	r.lostAt = map[int]time.Time{}
 	r.canHost = map[int]bool{}
 	r.override = map[netip.Addr]map[int]Override{}
+	r.moves = map[netip.Addr]*moveWish{}
 	r.runAt = now
 	r.log.Info("this node is now the leader", "pnn", r.cfg.PNN, "generation", gen)
 }
@@ -208,6 +209,9 @@ func (r *Recoverd) stepDown(reason string) {
 	r.release = nil
 	r.lockLost = nil
 	r.validUntil = time.Time{}
+	for a := range r.moves {
+		r.answerMoveLocked(a, ErrNotLeader)
+	}
 	r.mu.Unlock()
 	r.log.Warn("no longer the leader", "reason", reason)
 	if release != nil {

@@ -118,6 +118,17 @@ func Decide(v View, now time.Time) Decision {
 		d.out.Notes = res.Notes
 	}
 
+	// An administrator's wish (ctdb moveip) wins over the placement when
+	// the node can host the address now. It changes only the target: the
+	// move passes the same gates as any other (every possible holder
+	// releases first, unreachable and unknown nodes block).
+	for a, p := range v.Prefer {
+		if i := ips[a]; !v.FailoverDisabled && i != nil && slices.Contains(i.avail, p) {
+			target[a] = p
+			delete(d.out.Blocked, a)
+		}
+	}
+
 	for _, a := range addrs {
 		if v.Moving[a] {
 			continue

@@ -146,7 +146,11 @@ type Recoverd struct {
 	// override records what an acknowledged order did to a node's
 	// holdings, until a state report at least as new says so itself:
 	// reports are asynchronous, and an older one must not undo an order.
-	override  map[netip.Addr]map[int]Override
+	override map[netip.Addr]map[int]Override
+	// moves are the pending `ctdb moveip` requests, by address: Decide
+	// reads them as View.Prefer, and each is answered once the run it
+	// started has kept or moved its address, or could not.
+	moves     map[netip.Addr]*moveWish
 	seen      map[int]bool // nodes seen alive since this daemon started
 	started   time.Time
 	lastStart time.Time // of the last takeover run
@@ -185,6 +189,7 @@ func New(cfg Config) (*Recoverd, error) {
 		lostAt:     map[int]time.Time{},
 		silent:     map[int]time.Time{},
 		override:   map[netip.Addr]map[int]Override{},
+		moves:      map[netip.Addr]*moveWish{},
 		seen:       map[int]bool{},
 		started:    cfg.Now(),
 	}

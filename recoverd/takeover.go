@@ -120,6 +120,12 @@ func (r *Recoverd) viewLocked() View {
 			v.Suspect[a] = append(v.Suspect[a], pnn)
 		}
 	}
+	if len(r.moves) > 0 {
+		v.Prefer = make(map[netip.Addr]int, len(r.moves))
+		for a, w := range r.moves {
+			v.Prefer[a] = w.to
+		}
+	}
 	return v
 }
 
@@ -145,6 +151,7 @@ func (r *Recoverd) applyLocked(ctx context.Context, d Decision) {
 	for _, pnn := range d.Fence {
 		go r.fence(ctx, pnn)
 	}
+	r.settleMovesLocked(d)
 	for _, o := range d.Ops {
 		r.inflight[o.Addr] = true
 		r.inflightTo[o.Addr] = o.Take
@@ -169,6 +176,15 @@ func (r *Recoverd) launch(ctx context.Context, ops []Op, gen uint64, start time.
 			sem <- struct{}{}
 			ok := r.execute(ctx, o, gen)
 			<-sem
+			r.mu.Lock()
+			if w := r.moves[o.Addr]; w != nil && w.op {
+				var err error
+				if !ok {
+					err = fmt.Errorf("moving %s to node %d failed; see the leader's log", o.Addr, w.to)
+				}
+				r.answerMoveLocked(o.Addr, err)
+			}
+			r.mu.Unlock()
 			results <- ok
 		}()
 	}

@@ -58,6 +58,10 @@ type View struct {
 	// Suspect lists, per address, the nodes sent a take whose result is
 	// unknown (no answer): they may hold it.
 	Suspect map[netip.Addr][]int
+	// Prefer are an administrator's wishes (`ctdb moveip`): address →
+	// the node to put it on, over the placement ipalloc computes. A wish
+	// the node cannot host now is ignored.
+	Prefer map[netip.Addr]int
 	// CouldHost is, per node, whether it could host in this leader's
 	// previous run; empty after a leader change.
 	CouldHost map[int]bool
