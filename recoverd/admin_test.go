@@ -11,7 +11,7 @@ import (
 // moveIP calls MoveIP(a, to) as the control socket does and runs the
 // leader's loop once for it, as Run would on its kick, without the state
 // reports step sends (a test sets those up itself).
-func moveIP(t *testing.T, r *Recoverd, now *time.Time, a netip.Addr, to int) error {
+func moveIP(t *testing.T, r *Recoverd, now *fakeClock, a netip.Addr, to int) error {
 	t.Helper()
 	res := make(chan error, 1)
 	go func() { res <- r.MoveIP(context.Background(), a, to) }()
@@ -33,7 +33,7 @@ func moveIP(t *testing.T, r *Recoverd, now *time.Time, a netip.Addr, to int) err
 		}
 		time.Sleep(time.Millisecond)
 	}
-	*now = now.Add(minRunGap)
+	now.Advance(minRunGap)
 	r.maybeRun(context.Background())
 	select {
 	case err := <-res:
@@ -114,7 +114,7 @@ func TestMoveIPReleasesSuspectTake(t *testing.T) {
 	r.UpdateState(staleReport(1, ips))
 	r.mu.Lock()
 	delete(r.override, a) // no acknowledgement: only the lost answer says node 1 may hold it
-	r.suspect[a] = map[int]time.Time{1: *now}
+	r.suspect[a] = map[int]time.Time{1: now.Now()}
 	r.mu.Unlock()
 	if err := moveIP(t, r, now, a, 0); err != nil {
 		t.Fatalf("MoveIP(%s, 0) = %v", a, err)

@@ -44,7 +44,7 @@ func FuzzLeaderPlan(f *testing.F) {
 		for len(data) >= 5 {
 			b := data[:5]
 			data = data[5:]
-			*now = now.Add(300 * time.Millisecond)
+			now.Advance(300 * time.Millisecond)
 			fc.mu.Lock()
 			for p := range 4 {
 				fc.alive[p] = p == 0 || b[1]&(1<<p) != 0
@@ -67,8 +67,8 @@ func FuzzLeaderPlan(f *testing.F) {
 
 			r.mu.Lock()
 			v := r.viewLocked()
-			p := Decide(v, *now)
-			checkPlan(t, v, p, *now)
+			p := Decide(v, now.Now())
+			checkPlan(t, v, p, now.Now())
 			r.mu.Unlock()
 		}
 	})

@@ -91,7 +91,7 @@ func TestLeaderStepsUpPastHigherGeneration(t *testing.T) {
 	}
 
 	// A lease request reveals 20: the grant is already in 21.
-	*now = now.Add(100 * time.Millisecond)
+	now.Advance(100 * time.Millisecond)
 	r.tick(context.Background())
 	g, ok := r.HandleLease(LeaseRequest{PNN: 1, Seq: 1, Generation: 20})
 	if !ok || g.Generation != 21 {
@@ -144,7 +144,7 @@ func TestSafeTimeUsesGrantedLease(t *testing.T) {
 		t.Fatalf("node 2 holds nothing: %v", got)
 	}
 	tun["LeaseTime"] = 2
-	cut := *now
+	cut := now.Now()
 	f.mu.Lock()
 	f.alive[2] = false
 	f.leaseEnd[2] = cut.Add(30 * time.Second)

@@ -23,7 +23,7 @@ type fakeCluster struct {
 	held  map[int]map[netip.Addr]bool
 	log   []string
 	r     *Recoverd
-	now   *time.Time
+	now   *fakeClock
 	// leaseEnd: when an unreachable node's kernel has dropped its
 	// addresses (its lease ran out).
 	leaseEnd map[int]time.Time
@@ -111,6 +111,31 @@ func (f *fakeCluster) counts() []int {
 	return c
 }
 
+// fakeClock is the tests' clock. The leader's goroutines (fences, moves)
+// read it while a test advances it, so it has a lock.
+type fakeClock struct {
+	mu sync.Mutex // guards t
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock on by d.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// Add, Sub and Before read the clock as time.Time's methods would.
+func (c *fakeClock) Add(d time.Duration) time.Time { return c.Now().Add(d) }
+func (c *fakeClock) Sub(t time.Time) time.Duration { return c.Now().Sub(t) }
+func (c *fakeClock) Before(t time.Time) bool       { return c.Now().Before(t) }
+
 type mapTunables map[string]uint32
 
 func (m mapTunables) Get(n string) (uint32, bool) { v, ok := m[n]; return v, ok }
@@ -150,16 +175,16 @@ func roundRobin(in ipalloc.Input) ipalloc.Result {
 	return res
 }
 
-func newTestLeader(t *testing.T, nodes int) (*Recoverd, *fakeCluster, *time.Time) {
+func newTestLeader(t *testing.T, nodes int) (*Recoverd, *fakeCluster, *fakeClock) {
 	t.Helper()
 	return newTestLeaderWith(t, nodes, mapTunables{"LeaseTime": 2}, nil)
 }
 
 // newTestLeaderWith is newTestLeader with the given tunables and
 // generation store (nil: none).
-func newTestLeaderWith(t *testing.T, nodes int, tun mapTunables, store GenerationStore) (*Recoverd, *fakeCluster, *time.Time) {
+func newTestLeaderWith(t *testing.T, nodes int, tun mapTunables, store GenerationStore) (*Recoverd, *fakeCluster, *fakeClock) {
 	t.Helper()
-	now := time.Unix(1000, 0)
+	now := &fakeClock{t: time.Unix(1000, 0)}
 	f := &fakeCluster{alive: map[int]bool{}, held: map[int]map[netip.Addr]bool{},
 		leaseEnd: map[int]time.Time{}, unavail: map[int]bool{}, gens: map[int]uint64{}}
 	var pnns []int
@@ -171,21 +196,21 @@ func newTestLeaderWith(t *testing.T, nodes int, tun mapTunables, store Generatio
 	r, err := New(Config{
 		PNN: 0, Nodes: pnns, Quorum: true, Transport: f,
 		Tunables: tun, Allocate: roundRobin, Store: store,
-		Now: func() time.Time { return now },
+		Now: now.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.r = r
-	f.now = &now
-	return r, f, &now
+	f.now = now
+	return r, f, now
 }
 
 // step advances the fake clock, renews the leases of alive nodes, and runs
 // the leader's loop once, waiting for launched moves to finish.
-func step(t *testing.T, r *Recoverd, f *fakeCluster, now *time.Time, d time.Duration, addrs []netip.Addr, v uint64) {
+func step(t *testing.T, r *Recoverd, f *fakeCluster, now *fakeClock, d time.Duration, addrs []netip.Addr, v uint64) {
 	t.Helper()
-	*now = now.Add(d)
+	now.Advance(d)
 	ctx := context.Background()
 	r.tick(ctx)
 	for _, p := range f.Peers() {
@@ -244,8 +269,8 @@ func TestLeaderPlacesAndWaitsForLeases(t *testing.T) {
 		lost = append(lost, a)
 	}
 	f.mu.Unlock()
-	lastGrant := *now
-	for *now = now.Add(0); now.Sub(lastGrant) < 2*time.Second+LeaseMargin-100*time.Millisecond; {
+	lastGrant := now.Now()
+	for now.Sub(lastGrant) < 2*time.Second+LeaseMargin-100*time.Millisecond {
 		v++
 		step(t, r, f, now, 200*time.Millisecond, ips, v)
 		f.mu.Lock()
@@ -305,7 +330,7 @@ func TestNoQuorumNoGrant(t *testing.T) {
 	f.mu.Lock()
 	f.alive[1], f.alive[2] = false, false
 	f.mu.Unlock()
-	*now = now.Add(100 * time.Millisecond)
+	now.Advance(100 * time.Millisecond)
 	r.tick(context.Background())
 	if r.IsLeader() {
 		t.Error("leader kept leading with 1 of 3 nodes")
@@ -322,7 +347,7 @@ func TestFrozenLeaderGrantsNothing(t *testing.T) {
 		t.Fatal("no grant from a healthy leader")
 	}
 	// As after SIGSTOP/SIGCONT: time jumped and the loop has not run yet.
-	*now = now.Add(3 * time.Second)
+	now.Advance(3 * time.Second)
 	if _, ok := r.HandleLease(LeaseRequest{PNN: 0}); ok {
 		t.Error("grant given by a leader that has not re-checked its lock after a pause")
 	}
@@ -341,7 +366,7 @@ func TestNewLeaderWaitsForUnknownNodes(t *testing.T) {
 	f.log = nil
 	f.mu.Unlock()
 	r.mu.Lock()
-	p := Decide(r.viewLocked(), *now)
+	p := Decide(r.viewLocked(), now.Now())
 	r.mu.Unlock()
 	for _, o := range p.Ops {
 		if o.Take >= 0 {
@@ -376,12 +401,12 @@ func TestLeaderChangeMovesNothingOnHealthyNodes(t *testing.T) {
 
 func TestSilentLeaderStartsElection(t *testing.T) {
 	// Node 1's view: node 0 leads (announces itself), all alive.
-	now := time.Unix(1000, 0)
+	now := &fakeClock{t: time.Unix(1000, 0)}
 	f := &fakeCluster{alive: map[int]bool{0: true, 1: true, 2: true}, held: map[int]map[netip.Addr]bool{},
-		leaseEnd: map[int]time.Time{}, unavail: map[int]bool{}, now: &now}
+		leaseEnd: map[int]time.Time{}, unavail: map[int]bool{}, now: now}
 	tr := &leaderPeers{fakeCluster: f, leader: 0}
 	r, err := New(Config{PNN: 1, Nodes: []int{0, 1, 2}, Quorum: true, Transport: tr,
-		Tunables: mapTunables{}, Allocate: roundRobin, Now: func() time.Time { return now }})
+		Tunables: mapTunables{}, Allocate: roundRobin, Now: now.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +421,7 @@ func TestSilentLeaderStartsElection(t *testing.T) {
 	if l, _ := r.Leader(); l != 0 {
 		t.Errorf("Leader() while node 0 is suspected = %d, want 0 (lease requests still go to it)", l)
 	}
-	now = now.Add(300 * time.Millisecond)
+	now.Advance(300 * time.Millisecond)
 	r.tick(context.Background())
 	if !r.IsLeader() {
 		t.Error("node 1 did not take over from a silent leader (no lock configured)")
@@ -521,7 +546,7 @@ func TestNoFenceWithoutConfirmedMajority(t *testing.T) {
 	f.mu.Unlock()
 	ctx := context.Background()
 	for range 5 {
-		*now = now.Add(200 * time.Millisecond)
+		now.Advance(200 * time.Millisecond)
 		r.tick(ctx)
 		r.HandleLease(LeaseRequest{PNN: 0, StateBoot: 1, StateVersion: 99})
 		r.maybeRun(ctx)
@@ -534,7 +559,7 @@ func TestNoFenceWithoutConfirmedMajority(t *testing.T) {
 	}
 	// On the healthy side node 2 keeps renewing: now the fence runs.
 	for range 3 {
-		*now = now.Add(200 * time.Millisecond)
+		now.Advance(200 * time.Millisecond)
 		r.tick(ctx)
 		r.HandleLease(LeaseRequest{PNN: 0, StateBoot: 1, StateVersion: 99})
 		r.HandleLease(LeaseRequest{PNN: 2, StateBoot: 1, StateVersion: 99})
