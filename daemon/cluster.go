@@ -23,9 +23,6 @@ import (
 	"github.com/ctdb-go/ctdb-go/recoverd/clusterlock"
 )
 
-// kindControl forwards a control.Request to another node.
-const kindControl = "control"
-
 func (d *Daemon) setupCluster() error {
 	port := d.conf.Conf.Cluster.GossipPort
 	var self netip.Addr
@@ -155,14 +152,7 @@ func (d *Daemon) setupCluster() error {
 		d.rec.Trigger(fmt.Sprintf("node %d: %s", from, t.Reason))
 		return nil, nil
 	})
-	d.mem.Handle(kindControl, func(ctx context.Context, _ int, b []byte) ([]byte, error) {
-		var req control.Request
-		if err := json.Unmarshal(b, &req); err != nil {
-			return nil, err
-		}
-		req.Target = control.ThisNode
-		return json.Marshal(d.Handle(ctx, req))
-	})
+	d.setupPeers()
 	return nil
 }
 
@@ -331,16 +321,11 @@ func (d *Daemon) forward(ctx context.Context, req control.Request) control.Respo
 	if pnn == d.pnn {
 		return d.Handle(ctx, req)
 	}
-	b, _ := json.Marshal(req)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	out, err := d.mem.Request(ctx, pnn, kindControl, b)
+	resp, err := call[control.Request, control.Response](ctx, d.mem, pnn, kindControl, req)
 	if err != nil {
 		return control.Response{ExitCode: 1, Error: fmt.Sprintf("node %d: %v", pnn, err)}
-	}
-	var resp control.Response
-	if err := json.Unmarshal(out, &resp); err != nil {
-		return control.Response{ExitCode: 1, Error: fmt.Sprintf("node %d: bad answer: %v", pnn, err)}
 	}
 	return resp
 }

@@ -59,8 +59,6 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) control.Respon
 	case control.CmdIP:
 		all := slices.Contains(a, "all")
 		return ok(d.ips(ctx, all))
-	case "held":
-		return ok(d.nodeState().Held)
 	case control.CmdIfaces:
 		return ok(d.ifaces())
 	case control.CmdUptime:
@@ -112,7 +110,11 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) control.Respon
 	case control.CmdUnban:
 		return d.setAdmin(ctx, nodeflag.Banned, false, "banned", 0)
 	case control.CmdIPReallocate, "sync":
-		return d.ipreallocate(ctx, req.DryRun)
+		p, err := d.reallocateNow(ctx, req.DryRun, false)
+		if err != nil {
+			return fail(1, "%v", err)
+		}
+		return ok(p)
 	case control.CmdMoveIP:
 		if len(a) != 2 {
 			return fail(2, "usage: moveip IP PNN")
@@ -125,28 +127,13 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) control.Respon
 		if err != nil {
 			return fail(1, "invalid PNN %q", a[1])
 		}
-		return d.onLeader(ctx, control.Request{Command: "leader-moveip", Args: []string{ip.String(), strconv.Itoa(pnn)}})
-	case "leader-status":
-		return ok(d.leaderStatus())
-	case "leader-moveip":
-		ip, _ := netip.ParseAddr(a[0])
-		pnn, _ := strconv.Atoi(a[1])
-		if err := d.rec.MoveIP(ctx, ip, pnn); err != nil {
+		_, err = toLeader(ctx, d, kindMoveIP, moveIP{Addr: ip, PNN: pnn}, func(ctx context.Context, m moveIP) (none, error) {
+			return none{}, d.rec.MoveIP(ctx, m.Addr, m.PNN)
+		})
+		if err != nil {
 			return fail(1, "%v", err)
 		}
 		return ok(nil)
-	case "leader-ipreallocate":
-		if req.DryRun {
-			p, err := d.rec.DryRun()
-			if err != nil {
-				return fail(1, "%v", err)
-			}
-			return ok(p)
-		}
-		if err := d.rec.RunNow(ctx); err != nil {
-			return fail(1, "%v", err)
-		}
-		return ok(control.Plan{})
 	case control.CmdReloadIPs:
 		return d.reloadIPs(ctx)
 	case control.CmdEvent:
@@ -179,20 +166,6 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) control.Respon
 		return ok(nil)
 	}
 	return fail(2, "unknown control %q", req.Command)
-}
-
-// onLeader sends a control to the leader.
-func (d *Daemon) onLeader(ctx context.Context, req control.Request) control.Response {
-	l, _ := d.rec.Leader()
-	if l < 0 {
-		return fail(1, "no leader (recovery master) elected: cannot reallocate")
-	}
-	req.Target = l
-	return d.forward(ctx, req)
-}
-
-func (d *Daemon) ipreallocate(ctx context.Context, dry bool) control.Response {
-	return d.onLeader(ctx, control.Request{Command: "leader-ipreallocate", DryRun: dry})
 }
 
 // setAdmin sets or clears an admin flag, persists it, and waits for the
@@ -233,12 +206,11 @@ func (d *Daemon) setAdmin(ctx context.Context, bit nodeflag.Flags, set bool, wor
 		// An inactive node drops its addresses itself, leader or not.
 		d.table.ReleaseAll(ctx, word)
 	}
-	// Let the report reach the leader, then wait for its run.
-	time.Sleep(150 * time.Millisecond)
+	// The leader runs with this node's new state and answers when done.
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	if r := d.ipreallocate(wctx, false); r.ExitCode != 0 {
-		return control.Response{Notice: "takeover run not confirmed: " + r.Error}
+	if _, err := d.reallocateNow(wctx, false, true); err != nil {
+		return control.Response{Notice: "takeover run not confirmed: " + err.Error()}
 	}
 	return ok(nil)
 }
@@ -306,8 +278,8 @@ func (d *Daemon) status(ctx context.Context) control.Status {
 	} else if leader >= 0 {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		if r := d.forward(cctx, control.Request{Command: "leader-status", Target: leader}); r.ExitCode != 0 ||
-			json.Unmarshal(r.Data, &ls) != nil {
+		var err error
+		if ls, err = call[none, control.Status](cctx, d.mem, leader, kindLeaderStatus, none{}); err != nil {
 			ls = control.Status{}
 		}
 	}
@@ -384,10 +356,12 @@ func (d *Daemon) clusterHolders(ctx context.Context) map[netip.Addr]int {
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			defer cancel()
-			resp := d.forward(cctx, control.Request{Command: "held", Target: p.PNN})
-			var held []netip.Addr
-			if resp.ExitCode != 0 || json.Unmarshal(resp.Data, &held) != nil {
-				return
+			held := d.nodeState().Held
+			if p.PNN != d.pnn {
+				var err error
+				if held, err = call[none, []netip.Addr](cctx, d.mem, p.PNN, kindHeld, none{}); err != nil {
+					return
+				}
 			}
 			mu.Lock()
 			for _, a := range held {
@@ -469,9 +443,8 @@ func (d *Daemon) reloadIPs(ctx context.Context) control.Response {
 	}
 	d.log.Info("public addresses reloaded", "count", len(pas), "removed", len(gone))
 	d.noteChange()
-	time.Sleep(150 * time.Millisecond)
-	if r := d.ipreallocate(ctx, false); r.ExitCode != 0 {
-		return control.Response{Notice: "takeover run not confirmed: " + r.Error}
+	if _, err := d.reallocateNow(ctx, false, true); err != nil {
+		return control.Response{Notice: "takeover run not confirmed: " + err.Error()}
 	}
 	return ok(nil)
 }

@@ -142,7 +142,7 @@ func New(cfg Config) (*Daemon, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating state dir: %w", err)
 	}
-	if d.store, err = state.Open(filepath.Join(cfg.StateDir, "state.db")); err != nil {
+	if d.store, err = state.OpenOptions(filepath.Join(cfg.StateDir, "state.db"), state.Options{Logger: d.log}); err != nil {
 		return nil, err
 	}
 	return d, nil

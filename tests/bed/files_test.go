@@ -218,6 +218,8 @@ func TestDaemonConfigAcceptsBedFiles(t *testing.T) {
 		GossipPort:     4400,
 		Fence:          true,
 		InstallShipped: []string{"10.interface"},
+		// fence = true needs an enabled script that handles fencing.
+		EventScripts: map[string]string{"01.fence": "#!/bin/sh\n# ctdb-go: handles fence\nexit 0\n"},
 	})
 	if err := b.writeNodeFiles(1); err != nil {
 		t.Fatal(err)
