@@ -25,7 +25,7 @@ func parseView(lines []string) (View, error) {
 		Moving: map[netip.Addr]bool{}, MovingTo: map[netip.Addr]int{},
 		Suspect: map[netip.Addr][]int{}, Prefer: map[netip.Addr]int{}, CouldHost: map[int]bool{},
 		GrantEnd: map[int]time.Time{}, LastGrant: map[int]time.Time{},
-		LostAt: map[int]time.Time{}, Fencing: map[int]FenceState{}, Seen: map[int]bool{},
+		LostAt: map[int]time.Time{}, Fencing: map[int]FenceState{}, Loss: map[int]uint64{}, Seen: map[int]bool{},
 	}
 	if len(lines) == 0 || !strings.HasPrefix(lines[0], "view") {
 		return v, errors.New("the first line is not a view line")
@@ -169,6 +169,8 @@ func parseNode(v *View, ips []netip.Addr, f []string) error {
 			v.LostAt[pnn], err = parseTime(val)
 		case "fence":
 			v.Fencing[pnn], err = parseFenceState(val)
+		case "loss":
+			v.Loss[pnn], err = strconv.ParseUint(val, 10, 64)
 		case "boot":
 			st.Boot, err = strconv.ParseInt(val, 10, 64)
 		case "version":
@@ -225,8 +227,16 @@ func parseOverride(v *View, f []string) error {
 	})
 }
 
-// parseFenceState reads new, running/TRIES, done or failed/TRIES/NEXTTRY.
+// parseFenceState reads new, running/TRIES, done or failed/TRIES/NEXTTRY,
+// each optionally followed by @LOSS (the loss it is for) [0].
 func parseFenceState(s string) (FenceState, error) {
+	if s, loss, ok := strings.Cut(s, "@"); ok {
+		fs, err := parseFenceState(s)
+		if err == nil {
+			fs.Loss, err = strconv.ParseUint(loss, 10, 64)
+		}
+		return fs, err
+	}
 	f := strings.Split(s, "/")
 	var fs FenceState
 	var err error

@@ -53,7 +53,8 @@ var decideNow = time.Unix(1_000_000, 0)
 // [RUNNING], holds=LIST, knows=LIST [ips], avail=LIST [knows],
 // lease=D (grant end) and granted=D (last grant) [1.9s and -100ms when
 // up, none when down or with nolease], could / couldnot (the previous run's canHost),
-// lost=D, unseen, fence=new|running/TRIES|done|failed/TRIES/NEXTTRY,
+// lost=D, unseen, fence=new|running/TRIES|done|failed/TRIES/NEXTTRY
+// [@LOSS, the loss it is for: 0], loss=N (the node's current loss) [0],
 // boot=N [1], version=N [1].
 //
 // The decision lists which nodes can host, the ops, the kept addresses
@@ -267,6 +268,11 @@ func renderDecision(d Decision) []string {
 }
 
 func renderFenceState(fs FenceState) string {
+	if fs.Loss != 0 {
+		l := fs.Loss
+		fs.Loss = 0
+		return fmt.Sprintf("%s (loss %d)", renderFenceState(fs), l)
+	}
 	switch {
 	case fs.Done:
 		return fmt.Sprintf("done after %d tries", fs.Tries)

@@ -70,6 +70,7 @@ func (r *Recoverd) tick(ctx context.Context) {
 	now := r.now()
 
 	r.mu.Lock()
+	prev := r.peers
 	r.peers = map[int]Peer{}
 	alive := 0
 	for _, p := range peers {
@@ -84,6 +85,9 @@ func (r *Recoverd) tick(ctx context.Context) {
 			}
 		}
 		r.peers[p.PNN] = p
+		if p.Alive && !prev[p.PNN].Alive {
+			r.loss[p.PNN]++ // any earlier loss is over
+		}
 		if p.Alive && slices.Contains(r.cfg.Nodes, p.PNN) {
 			alive++
 			r.seen[p.PNN] = true

@@ -9,8 +9,9 @@ import (
 // fenceRetry is the pause between failed fence attempts.
 const fenceRetry = 2 * time.Second
 
-// fence runs the fence step for a node and records the result.
-func (r *Recoverd) fence(ctx context.Context, pnn int) {
+// fence runs the fence step for a node and records the result, if the
+// node has not been seen alive since: loss is the loss it was started for.
+func (r *Recoverd) fence(ctx context.Context, pnn int, loss uint64) {
 	timeout := time.Duration(r.tunable("FenceTimeout", 60)) * time.Second
 	fctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -18,9 +19,11 @@ func (r *Recoverd) fence(ctx context.Context, pnn int) {
 	err := r.cfg.Fence(fctx, pnn)
 	r.mu.Lock()
 	fs, ok := r.fencing[pnn]
-	if !ok {
-		// The node came back meanwhile (forgetFencingLocked).
+	if !ok || fs.Loss != loss || r.loss[pnn] != loss {
+		// The node came back meanwhile (forgetFencingLocked), and may
+		// have been lost again: this result is not for that loss.
 		r.mu.Unlock()
+		r.log.Info("fence result for an earlier loss of the node ignored", "pnn", pnn, "err", err)
 		return
 	}
 	fs.Running = false

@@ -106,7 +106,7 @@ func checkPlan(t *testing.T, v View, p Decision, now time.Time) {
 					t.Fatalf("take of %s on %d while node %d, which has not reported, may hold it until %v (now %v)",
 						o.Addr, o.Take, pnn, v.safeTime(pnn), now)
 				}
-				if !v.Alive[pnn] && v.Fence && !v.Fencing[pnn].Done {
+				if !v.Alive[pnn] && v.Fence && !fenced(v, pnn) {
 					t.Fatalf("take of %s on %d while node %d, which has not reported, is not fenced", o.Addr, o.Take, pnn)
 				}
 				continue
@@ -121,7 +121,7 @@ func checkPlan(t *testing.T, v View, p Decision, now time.Time) {
 				t.Fatalf("take of %s on %d while lost node %d may hold it until %v (now %v)",
 					o.Addr, o.Take, pnn, v.safeTime(pnn), now)
 			}
-			if !v.Alive[pnn] && v.Fence && !v.Fencing[pnn].Done {
+			if !v.Alive[pnn] && v.Fence && !fenced(v, pnn) {
 				t.Fatalf("take of %s on %d while lost node %d is not fenced", o.Addr, o.Take, pnn)
 			}
 		}
@@ -131,4 +131,10 @@ func checkPlan(t *testing.T, v View, p Decision, now time.Time) {
 			t.Fatalf("%s both kept on %d and taken by %d", o.Addr, p.Keep[o.Addr], o.Take)
 		}
 	}
+}
+
+// fenced: a fence of node pnn's current loss succeeded.
+func fenced(v View, pnn int) bool {
+	fs := v.Fencing[pnn]
+	return fs.Done && fs.Loss == v.Loss[pnn]
 }

@@ -79,6 +79,10 @@ func (d *decider) fenceGate(pnn int) string {
 		return ""
 	}
 	fs := v.Fencing[pnn]
+	if fs.Loss != v.Loss[pnn] {
+		// Made for an earlier loss: the node has been back since.
+		fs = FenceState{Loss: v.Loss[pnn]}
+	}
 	d.out.FenceStates[pnn] = fs // tracked from now on, even if nothing else changes
 	if fs.Done {
 		return ""

@@ -150,7 +150,10 @@ type Recoverd struct {
 	// moves are the pending `ctdb moveip` requests, by address: Decide
 	// reads them as View.Prefer, and each is answered once the run it
 	// started has kept or moved its address, or could not.
-	moves     map[netip.Addr]*moveWish
+	moves map[netip.Addr]*moveWish
+	// loss counts, per node, the times it was seen alive after it was
+	// not (View.Loss); kept across leaderships, as fences outlive them.
+	loss      map[int]uint64
 	seen      map[int]bool // nodes seen alive since this daemon started
 	started   time.Time
 	lastStart time.Time // of the last takeover run
@@ -187,6 +190,7 @@ func New(cfg Config) (*Recoverd, error) {
 		blocked:    map[netip.Addr]string{},
 		fencing:    map[int]FenceState{},
 		lostAt:     map[int]time.Time{},
+		loss:       map[int]uint64{},
 		silent:     map[int]time.Time{},
 		override:   map[netip.Addr]map[int]Override{},
 		moves:      map[netip.Addr]*moveWish{},

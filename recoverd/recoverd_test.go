@@ -574,3 +574,96 @@ func TestNoFenceWithoutConfirmedMajority(t *testing.T) {
 		t.Error("no fence of node 1 although node 2 confirms the majority")
 	}
 }
+
+// TestOldFenceDoesNotCountForNewLoss: node 1 is lost and fenced; before
+// the fence ends it comes back and is lost again. The first fence's
+// success is not a fence of the second loss: its address waits for a
+// fence started for that loss.
+func TestOldFenceDoesNotCountForNewLoss(t *testing.T) {
+	r, f, now := newTestLeader(t, 2)
+	r.cfg.Quorum = false // two nodes: the lock and fencing
+	type call struct {
+		pnn    int
+		result chan error
+	}
+	calls := make(chan call, 10)
+	r.cfg.Fence = func(ctx context.Context, pnn int) error {
+		c := call{pnn: pnn, result: make(chan error)}
+		calls <- c
+		select {
+		case err := <-c.result:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	ips := addrs(2)
+	v := uint64(1)
+	// nextFence runs the loop until a fence starts (the next run may be
+	// up to RecoverInterval away).
+	nextFence := func() call {
+		t.Helper()
+		for range 30 {
+			step(t, r, f, now, 100*time.Millisecond, ips, v)
+			v++
+			select {
+			case c := <-calls:
+				return c
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+		t.Fatal("no fence started")
+		return call{}
+	}
+	for ; v <= 3; v++ {
+		step(t, r, f, now, 100*time.Millisecond, ips, v)
+	}
+	a := heldBy(t, f, 1)
+	lose := func() {
+		f.mu.Lock()
+		f.alive[1] = false
+		f.leaseEnd[1] = now.Add(time.Hour) // not fenced: it still holds a
+		f.mu.Unlock()
+	}
+
+	lose()
+	first := nextFence()
+	// Back, and lost again while the first fence still runs.
+	f.mu.Lock()
+	f.alive[1] = true
+	f.mu.Unlock()
+	step(t, r, f, now, 100*time.Millisecond, ips, v)
+	v++
+	lose()
+	second := nextFence()
+
+	first.result <- nil
+	for range 10 {
+		step(t, r, f, now, 100*time.Millisecond, ips, v)
+		v++
+		time.Sleep(2 * time.Millisecond) // let the first fence's result land
+	}
+	f.mu.Lock()
+	if f.held[0][a] {
+		t.Errorf("%s taken on node 0 after the fence of an earlier loss of node 1; orders %v", a, f.log)
+	}
+	f.leaseEnd[1] = now.Now() // the second fence cuts node 1 off
+	f.mu.Unlock()
+
+	second.result <- nil
+	for range 10 {
+		step(t, r, f, now, 100*time.Millisecond, ips, v)
+		v++
+		time.Sleep(2 * time.Millisecond)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.held[0][a] {
+		t.Errorf("%s not on node 0 after node 1 was fenced; orders %v", a, f.log)
+	}
+	for _, l := range f.log {
+		if strings.HasPrefix(l, "DUPLICATE") {
+			t.Error(l)
+		}
+	}
+}

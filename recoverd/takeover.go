@@ -98,6 +98,7 @@ func (r *Recoverd) viewLocked() View {
 		MaxLease:    r.maxLease,
 		LostAt:      r.lostAt,
 		Fencing:     r.fencing,
+		Loss:        r.loss,
 		Seen:        r.seen,
 		Started:     r.started,
 
@@ -149,7 +150,7 @@ func (r *Recoverd) applyLocked(ctx context.Context, d Decision) {
 		r.fencing[pnn] = fs
 	}
 	for _, pnn := range d.Fence {
-		go r.fence(ctx, pnn)
+		go r.fence(ctx, pnn, d.FenceStates[pnn].Loss)
 	}
 	r.settleMovesLocked(d)
 	for _, o := range d.Ops {

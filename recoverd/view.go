@@ -25,8 +25,11 @@ type Override struct {
 	Version uint64
 }
 
-// FenceState is the leader's knowledge of fencing one unreachable node.
+// FenceState is the leader's knowledge of fencing one unreachable node,
+// for one loss of it: a fence of an earlier loss (the node came back and
+// was lost again) says nothing about this one.
 type FenceState struct {
+	Loss    uint64 // the loss it is for: View.Loss when it was made
 	Running bool
 	Done    bool      // fenced: its addresses may move now
 	LastErr string    // why the last attempt failed
@@ -79,6 +82,9 @@ type View struct {
 	// each one's fence state (fencing on only).
 	LostAt  map[int]time.Time
 	Fencing map[int]FenceState
+	// Loss counts, per node, the times it was seen alive again: it
+	// names the current loss, and a fence state with another is void.
+	Loss map[int]uint64
 	// Seen are the nodes seen alive since this daemon started, at
 	// Started: an unseen node gets FenceStartupGrace before a fence.
 	Seen    map[int]bool
