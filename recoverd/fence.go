@@ -31,6 +31,9 @@ func (r *Recoverd) fence(ctx context.Context, pnn int, loss uint64) {
 		fs.LastErr = err.Error()
 		fs.NextTry = r.now().Add(fenceRetry)
 		r.fencing[pnn] = fs
+		if fs.NextTry.Before(r.runAt) {
+			r.runAt = fs.NextTry // the retry is decided then
+		}
 		r.mu.Unlock()
 		r.log.Error("fencing failed; the node's addresses stay down", "pnn", pnn, "err", err)
 		return

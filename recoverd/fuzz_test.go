@@ -126,6 +126,9 @@ func checkPlan(t *testing.T, v View, p Decision, now time.Time) {
 			}
 		}
 	}
+	if !p.Wake.IsZero() && !p.Wake.After(now) {
+		t.Fatalf("wake at %v, not after now (%v): the loop would rerun on every tick", p.Wake, now)
+	}
 	for _, o := range p.Ops {
 		if _, kept := p.Keep[o.Addr]; kept && o.Take >= 0 {
 			t.Fatalf("%s both kept on %d and taken by %d", o.Addr, p.Keep[o.Addr], o.Take)

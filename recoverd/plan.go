@@ -21,9 +21,9 @@ func IPAlloc(in ipalloc.Input) ipalloc.Result { return ipalloc.Allocate(in) }
 // able to host before its first placement.
 const StartupHold = 5 * time.Second
 
-// fenceWake is how soon the leader looks again at an address that waits
-// for a fence: fences finish at any time and wake the loop themselves, but
-// a fence that is not yet due (FenceDelay, a retry) does not.
+// fenceWake is how soon the leader looks again at a fence that waits for
+// a confirmed majority: lease renewals confirm it, and they do not wake
+// the loop.
 const fenceWake = 250 * time.Millisecond
 
 // claims is what the view says of one address.
@@ -39,7 +39,7 @@ type decider struct {
 	v     *View
 	now   time.Time
 	out   Decision
-	gates map[int]string
+	gates map[int]block
 }
 
 // Decide is the leader's takeover decision: where every public address is
@@ -52,7 +52,7 @@ type decider struct {
 // have not reported to this leader block takes on other nodes until they
 // report or until a lease of an earlier leader would have run out.
 func Decide(v View, now time.Time) Decision {
-	d := &decider{v: &v, now: now, gates: map[int]string{}, out: Decision{
+	d := &decider{v: &v, now: now, gates: map[int]block{}, out: Decision{
 		Keep:        map[netip.Addr]int{},
 		Blocked:     map[netip.Addr]string{},
 		FenceStates: map[int]FenceState{},
@@ -78,14 +78,14 @@ func Decide(v View, now time.Time) Decision {
 	// report) may hold anything until their lease, granted by an earlier
 	// leader, has run out: nothing is taken before they report or then.
 	var unknown []int
-	unknownWhy := map[int]string{}
+	unknownWhy := map[int]block{}
 	for _, pnn := range v.Nodes {
 		if _, ok := v.States[pnn]; ok {
 			continue
 		}
-		if why := d.unknownGate(pnn); why != "" {
+		if b := d.unknownGate(pnn); b.why != "" {
 			unknown = append(unknown, pnn)
-			unknownWhy[pnn] = why
+			unknownWhy[pnn] = b
 		}
 	}
 
@@ -138,18 +138,11 @@ func Decide(v View, now time.Time) Decision {
 		if !ok || len(i.known) == 0 {
 			t = -1
 		}
-		if why := d.deadGate(i.dead); why != "" {
+		if b := d.deadGate(i.dead); b.why != "" {
 			// An unreachable node may still hold it: nobody else gets it
 			// before its lease has run out, or it has been fenced.
-			d.out.Blocked[a] = why
-			for _, x := range i.dead {
-				if w := v.safeTime(x); now.Before(w) {
-					d.wake(w)
-				}
-			}
-			if v.Fence {
-				d.wake(now.Add(fenceWake))
-			}
+			d.out.Blocked[a] = b.why
+			d.wake(b.wake)
 			continue
 		}
 		var others []int
@@ -174,8 +167,8 @@ func Decide(v View, now time.Time) Decision {
 			d.out.Keep[a] = t
 		default:
 			if u := slices.DeleteFunc(slices.Clone(unknown), func(x int) bool { return x == t }); len(u) > 0 {
-				d.out.Blocked[a] = unknownWhy[u[0]]
-				d.wake(v.safeTime(u[0]))
+				d.out.Blocked[a] = unknownWhy[u[0]].why
+				d.wake(unknownWhy[u[0]].wake)
 				continue
 			}
 			d.out.Ops = append(d.out.Ops, Op{Addr: a, Release: others, Take: t})
@@ -184,8 +177,11 @@ func Decide(v View, now time.Time) Decision {
 	return d.out
 }
 
-// wake makes the decision wake by t at the latest.
+// wake makes the decision wake by t at the latest (zero: no time).
 func (d *decider) wake(t time.Time) {
+	if t.IsZero() {
+		return
+	}
 	if d.out.Wake.IsZero() || t.Before(d.out.Wake) {
 		d.out.Wake = t
 	}
