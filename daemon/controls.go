@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,10 +86,15 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) control.Respon
 		if err != nil {
 			return fail(1, "invalid value %q for %s: want a non-negative integer", a[1], a[0])
 		}
+		if _, found := d.tun.Get(a[0]); found && !config.TunableLive(a[0]) {
+			return fail(1, "%s is read when ctdbd starts: set it in %s and restart ctdbd",
+				canonicalName(d.tun.List(), a[0]), filepath.Join(d.cfg.ConfigDir, "ctdb.tunables"))
+		}
 		warn, err := d.tun.Set(a[0], uint32(v))
 		if err != nil {
 			return fail(1, "%v", err)
 		}
+		d.applyTunable(a[0])
 		return control.Response{Notice: warn}
 	case control.CmdDisable:
 		return d.setAdmin(ctx, nodeflag.PermanentlyDisabled, true, "disabled", 0)
@@ -213,6 +219,26 @@ func (d *Daemon) setAdmin(ctx context.Context, bit nodeflag.Flags, set bool, wor
 		return control.Response{Notice: "takeover run not confirmed: " + err.Error()}
 	}
 	return ok(nil)
+}
+
+// applyTunable hands a changed tunable to the part that keeps its own
+// copy; every other live tunable is read where it is used.
+func (d *Daemon) applyTunable(name string) {
+	d.mu.Lock()
+	mon := d.mon
+	d.mu.Unlock()
+	switch strings.ToLower(name) {
+	case "monitorinterval":
+		if mon != nil {
+			mon.SetInterval(d.tun.MonitorInterval())
+		}
+	case "monitortimeoutcount":
+		if mon != nil {
+			mon.SetTimeoutCount(d.tun.MonitorTimeoutCount())
+		}
+	case "eventscripttimeout":
+		d.ev.SetTimeout(d.tun.EventScriptTimeout())
+	}
 }
 
 // expireBan lifts a ban whose period is over: a ban always ends, whether

@@ -28,6 +28,9 @@ import (
 // Config says where a node's files are.
 type Config struct {
 	ConfigDir string // ctdb.conf, nodes, public_addresses, events.d (CTDB_BASE)
+	// Conf is the configuration ctdbd has loaded from ConfigDir; nil
+	// means New loads it.
+	Conf *config.Config
 	RunDir    string // the control socket
 	StateDir  string // state.db
 	Logger    *slog.Logger
@@ -99,9 +102,12 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	conf, err := config.Load(cfg.ConfigDir)
-	if err != nil {
-		return nil, err
+	conf := cfg.Conf
+	var err error
+	if conf == nil {
+		if conf, err = config.Load(cfg.ConfigDir); err != nil {
+			return nil, err
+		}
 	}
 	d := &Daemon{
 		cfg:         cfg,

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ctdb-go/ctdb-go/daemon/control"
 	"github.com/ctdb-go/ctdb-go/daemon/nodeflag"
 	"github.com/ctdb-go/ctdb-go/recoverd"
 )
@@ -68,5 +71,35 @@ func TestBanAlwaysEnds(t *testing.T) {
 	})
 	if f, _, err := d.store.AdminFlags(); err != nil || f&nodeflag.Banned != 0 {
 		t.Errorf("stored flags after the ban = %v, %v; want not banned", f, err)
+	}
+}
+
+// TestSetVarApplies: ctdb setvar MonitorInterval changes the monitor's
+// schedule at once; a tunable read only at start is refused, saying so.
+func TestSetVarApplies(t *testing.T) {
+	d, _, fail, _, _ := oneNode(t)
+	runs := filepath.Join(filepath.Dir(fail), "monitor-runs")
+	script := "#!/bin/sh\n[ \"$1\" = monitor ] && echo run >>" + runs + "\nexit 0\n"
+	if err := os.WriteFile(filepath.Join(filepath.Dir(fail), "etc", "events.d", "50.check"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		b, _ := os.ReadFile(runs)
+		return strings.Count(string(b), "run\n")
+	}
+	eventually(t, "a first monitor run", func() bool { return count() >= 1 })
+	if r := d.Handle(context.Background(), control.Request{Command: control.CmdSetVar, Args: []string{"MonitorInterval", "1"}}); r.ExitCode != 0 {
+		t.Fatalf("setvar MonitorInterval 1: %+v", r)
+	}
+	// With the 15 s interval the next three runs would take 5+10+15 s.
+	n := count()
+	eventually(t, "three runs a second apart", func() bool { return count() >= n+3 })
+
+	r := d.Handle(context.Background(), control.Request{Command: control.CmdSetVar, Args: []string{"ProbeIntervalMs", "500"}})
+	if r.ExitCode == 0 || !strings.Contains(r.Error, "restart ctdbd") {
+		t.Errorf("setvar ProbeIntervalMs = %+v, want a refusal that says to restart", r)
+	}
+	if v, _ := d.tun.Get("ProbeIntervalMs"); v != 200 {
+		t.Errorf("ProbeIntervalMs = %d after a refused setvar, want 200", v)
 	}
 }

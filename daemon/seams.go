@@ -36,6 +36,8 @@ type events interface {
 	Enable(name string) error
 	Disable(name string) error
 	Flush()
+	// SetTimeout changes EventScriptTimeout for runs from now on.
+	SetTimeout(time.Duration)
 	// Close removes what the runner set up to end every script's
 	// processes (its cgroups); after Flush, at shutdown.
 	Close()

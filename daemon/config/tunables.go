@@ -30,6 +30,10 @@ type tunable struct {
 	min, max uint32
 	unit     string // "s", "ms" or "" (a count or a 0/1 switch), for messages
 	hint     string // for an obsolete name: what to use instead
+	// restart: read once when ctdbd starts (memberlist's timings, the
+	// monitor's debounce), so ctdb setvar refuses it while ctdbd runs;
+	// set it in ctdb.tunables and restart ctdbd.
+	restart bool
 }
 
 // tunables is CTDB's tunable table (common/tunable.c), in its order, with
@@ -113,14 +117,14 @@ var tunables = []tunable{
 	// than half of LeaseTime, so that one lost renewal does not expire it.
 	{name: "LeaseRenewIntervalMs", def: 250, min: 10, max: 30000, unit: "ms"},
 	// ProbeIntervalMs: ms between memberlist failure-detection probes.
-	{name: "ProbeIntervalMs", def: 200, min: 10, max: 60000, unit: "ms"},
+	{name: "ProbeIntervalMs", def: 200, min: 10, max: 60000, unit: "ms", restart: true},
 	// ProbeTimeoutMs: ms to wait for a probe's ack; less than ProbeIntervalMs.
-	{name: "ProbeTimeoutMs", def: 100, min: 1, max: 60000, unit: "ms"},
+	{name: "ProbeTimeoutMs", def: 100, min: 1, max: 60000, unit: "ms", restart: true},
 	// SuspicionMult: memberlist's suspicion multiplier, how many probe
 	// intervals (scaled by cluster size) a suspect node has to refute.
-	{name: "SuspicionMult", def: 2, min: 1, max: 100},
+	{name: "SuspicionMult", def: 2, min: 1, max: 100, restart: true},
 	// GossipIntervalMs: ms between memberlist gossip rounds.
-	{name: "GossipIntervalMs", def: 50, min: 5, max: 60000, unit: "ms"},
+	{name: "GossipIntervalMs", def: 50, min: 5, max: 60000, unit: "ms", restart: true},
 	// FenceTimeout: s the fence event may run before it counts as failed.
 	{name: "FenceTimeout", def: 60, min: 1, max: 3600, unit: "s"},
 	// FenceDelayMs: ms × the leader's PNN to wait before fencing, so two
@@ -135,7 +139,7 @@ var tunables = []tunable{
 	// ARPProbeWaitMs: ms to wait for an answer to each duplicate-address probe.
 	{name: "ARPProbeWaitMs", def: 20, min: 1, max: 10000, unit: "ms"},
 	// LinkDebounceMs: ms to gather link events before a monitor run (0: none).
-	{name: "LinkDebounceMs", def: 5, min: 0, max: 10000, unit: "ms"},
+	{name: "LinkDebounceMs", def: 5, min: 0, max: 10000, unit: "ms", restart: true},
 	// TakeoverParallelism: addresses a node takes or releases at once.
 	{name: "TakeoverParallelism", def: 8, min: 1, max: 1024},
 }
@@ -162,6 +166,15 @@ func TunableRange(name string) (min, max uint32, unit string, ok bool) {
 	}
 	d := tunables[i]
 	return d.min, d.max, d.unit, true
+}
+
+// TunableLive reports whether a tunable takes effect at once when it is
+// changed while ctdbd runs (ctdb setvar). The others (memberlist's
+// timings, LinkDebounceMs) are read when ctdbd starts: setvar refuses
+// them. False for an unknown name.
+func TunableLive(name string) bool {
+	i, ok := lookup(name)
+	return ok && !tunables[i].restart
 }
 
 // tunableIndex maps a lower-case name to its index in tunables.

@@ -91,7 +91,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logger.Warn(w.Error())
 	}
 
-	d, err := daemon.New(daemon.Config{ConfigDir: *configDir, RunDir: *runDir, StateDir: *stateDir, Logger: logger, LockHelper: true})
+	d, err := daemon.New(daemon.Config{ConfigDir: *configDir, Conf: conf, RunDir: *runDir, StateDir: *stateDir, Logger: logger, LockHelper: true})
 	if err != nil {
 		logger.Error("cannot start", "err", err)
 		fmt.Fprintf(stderr, "ctdbd: %v\n", err)

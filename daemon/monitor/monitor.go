@@ -58,6 +58,7 @@ type Runner interface {
 // Tests may use testing/synctest with the real clock instead.
 type Clock interface {
 	NewTimer(d time.Duration) Timer
+	Now() time.Time
 }
 
 // Timer is what the monitor needs of a timer; time.Timer's semantics
@@ -108,6 +109,8 @@ type Monitor struct {
 	trigger chan string
 	// health holds the latest unread change; only Run sends.
 	health chan bool
+	// retime tells Run that the interval changed (capacity 1).
+	retime chan struct{}
 }
 
 // New checks cfg and fills its defaults. It starts nothing.
@@ -144,17 +147,23 @@ func New(cfg Config) (*Monitor, error) {
 		log:      cfg.Logger.With("component", "monitor"),
 		trigger:  make(chan string, 1),
 		health:   make(chan bool, 1),
+		retime:   make(chan struct{}, 1),
 	}
 	m.interval.Store(int64(cfg.Interval))
 	m.timeoutCount.Store(int64(cfg.TimeoutCount))
 	return m, nil
 }
 
-// SetInterval changes MonitorInterval from the next scheduling on; d <= 0
-// is ignored.
+// SetInterval changes MonitorInterval at once (`ctdb setvar
+// MonitorInterval`): a run already scheduled further out than the new
+// interval comes within it; d <= 0 is ignored.
 func (m *Monitor) SetInterval(d time.Duration) {
 	if d > 0 {
 		m.interval.Store(int64(d))
+		select {
+		case m.retime <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -197,6 +206,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 
 	s := loop{m: m, cur: firstInterval}
 	s.timer = m.clock.NewTimer(firstInterval)
+	s.due = m.clock.Now().Add(firstInterval)
 	defer s.timer.Stop()
 	var debounce Timer
 	var debounceC <-chan time.Time // nil while no trigger is waiting
@@ -223,6 +233,12 @@ func (m *Monitor) Run(ctx context.Context) error {
 		case <-debounceC:
 			debounceC = nil
 			s.run(ctx, false)
+		case <-m.retime:
+			longest := time.Duration(m.interval.Load())
+			s.cur = min(s.cur, longest)
+			if s.due.Sub(m.clock.Now()) > longest {
+				s.schedule(longest)
+			}
 		case <-s.timer.C():
 			if debounceC != nil {
 				// This run serves the waiting trigger too.
@@ -241,6 +257,7 @@ const cancelRetry = 100 * time.Millisecond
 type loop struct {
 	m        *Monitor
 	timer    Timer
+	due      time.Time     // when timer fires
 	cur      time.Duration // CTDB's next_interval
 	timeouts int           // consecutive timed-out runs
 	reason   string        // of the pending trigger
@@ -253,7 +270,7 @@ func (s *loop) run(ctx context.Context, scheduled bool) {
 	longest := time.Duration(m.interval.Load())
 	if !m.canRun() {
 		if scheduled {
-			s.timer.Reset(min(s.cur, longest))
+			s.schedule(min(s.cur, longest))
 		}
 		m.log.Debug("monitoring skipped: node may not run it")
 		return
@@ -277,8 +294,7 @@ func (s *loop) run(ctx context.Context, scheduled bool) {
 		// whole interval later: a run triggered by a link change must not
 		// be lost to the releases that change started.
 		m.log.Debug("monitoring event was cancelled; retrying", "why", why)
-		s.timer.Stop()
-		s.timer.Reset(cancelRetry)
+		s.schedule(cancelRetry)
 		return
 	case res.Status == eventscript.StatusTimedOut:
 		m.log.Warn("monitor event timed out", "timeouts", timeouts, "limit", m.timeoutCount.Load(), "why", why)
@@ -295,8 +311,14 @@ func (s *loop) run(ctx context.Context, scheduled bool) {
 	}
 	var delay time.Duration
 	delay, s.cur = next(s.cur, changed, longest)
+	s.schedule(delay)
+}
+
+// schedule sets the next scheduled run d from now.
+func (s *loop) schedule(d time.Duration) {
 	s.timer.Stop()
-	s.timer.Reset(delay)
+	s.timer.Reset(d)
+	s.due = s.m.clock.Now().Add(d)
 }
 
 // publish replaces any unread health value with v. Only Run calls it, so
@@ -352,6 +374,7 @@ func judge(healthy bool, status eventscript.Status, timeouts, limit int) (bool, 
 type realClock struct{}
 
 func (realClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
+func (realClock) Now() time.Time                 { return time.Now() }
 
 type realTimer struct{ t *time.Timer }
 

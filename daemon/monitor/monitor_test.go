@@ -421,6 +421,25 @@ func TestSetInterval(t *testing.T) {
 	})
 }
 
+// TestSetIntervalAtOnce: lowering MonitorInterval while a 15 s wait is
+// pending (ctdb setvar MonitorInterval 3) brings the next run within the
+// new interval, not after the old wait.
+func TestSetIntervalAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		h := start(t, Config{Runner: f}, true)
+		// Runs at 2 (the first pass is a change: next in 5 s), 7, then
+		// 17 with MonitorInterval 15.
+		time.Sleep(10 * time.Second)
+		h.m.SetInterval(3 * time.Second) // at 10 s, the next run was due at 17 s
+		time.Sleep(6500 * time.Millisecond)
+		h.stop(t)
+		if diff := cmp.Diff(secs(2, 7, 13, 16), f.Runs()); diff != "" {
+			t.Errorf("run times mismatch (-want +got):\n%s", diff)
+		}
+	})
+}
+
 func TestNewChecks(t *testing.T) {
 	if _, err := New(Config{}); err == nil {
 		t.Error("New() without a Runner = nil error")

@@ -25,7 +25,7 @@ func init() {
 	register(&command{
 		name:    "setvar",
 		usage:   "setvar NAME VALUE",
-		summary: "set a tunable until ctdbd restarts",
+		summary: "set a tunable at once, until ctdbd restarts (memberlist timings, LinkDebounceMs: read at start, refused)",
 		multi:   true,
 		run:     runSetVar,
 	})
