@@ -152,18 +152,15 @@ func Decide(v View, now time.Time) Decision {
 			}
 		}
 		holds := slices.Contains(i.alive, t)
-		h, assigned := v.Assigned[a]
-		if len(i.alive) > 1 || len(i.alive) == 1 && assigned && h != i.alive[0] {
-			d.out.Duplicates = append(d.out.Duplicates, fmt.Sprintf("%s held by %v", a, i.alive))
-		}
+		var op *Op
 		switch {
 		case t < 0 && len(i.alive) == 0:
 		case holds && len(others) == 0:
 			d.out.Keep[a] = t
 		case t < 0:
-			d.out.Ops = append(d.out.Ops, Op{Addr: a, Release: others, Take: -1})
+			op = &Op{Addr: a, Release: others, Take: -1}
 		case holds:
-			d.out.Ops = append(d.out.Ops, Op{Addr: a, Release: others, Take: -1})
+			op = &Op{Addr: a, Release: others, Take: -1}
 			d.out.Keep[a] = t
 		default:
 			if u := slices.DeleteFunc(slices.Clone(unknown), func(x int) bool { return x == t }); len(u) > 0 {
@@ -171,8 +168,18 @@ func Decide(v View, now time.Time) Decision {
 				d.wake(unknownWhy[u[0]].wake)
 				continue
 			}
-			d.out.Ops = append(d.out.Ops, Op{Addr: a, Release: others, Take: t})
+			op = &Op{Addr: a, Release: others, Take: t}
 		}
+		if op == nil {
+			continue
+		}
+		// More than one live node may hold it: the op releases it on all
+		// but at most one, which resolves the duplicate.
+		if len(i.alive) > 1 {
+			op.Duplicate = true
+			d.out.Duplicates = append(d.out.Duplicates, fmt.Sprintf("%s held by %v", a, i.alive))
+		}
+		d.out.Ops = append(d.out.Ops, *op)
 	}
 	return d.out
 }

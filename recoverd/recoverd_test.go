@@ -667,3 +667,47 @@ func TestOldFenceDoesNotCountForNewLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicatesResolvedCountsReleases: DuplicatesResolved counts
+// addresses released on all but one of several holders, once the release
+// is done; a single holder that is not the node the leader gave the
+// address to is no duplicate.
+func TestDuplicatesResolvedCountsReleases(t *testing.T) {
+	r, f, now := newTestLeader(t, 3)
+	ips := addrs(3)
+	v := uint64(1)
+	for ; v <= 3; v++ {
+		step(t, r, f, now, 100*time.Millisecond, ips, v)
+	}
+	// Node 2 dropped its address and node 0 holds it instead (the
+	// leader still has it assigned to node 2).
+	a := heldBy(t, f, 2)
+	f.mu.Lock()
+	delete(f.held[2], a)
+	f.held[0][a] = true
+	f.mu.Unlock()
+	v = 2000 // reports newer than the acknowledged orders (1000+)
+	for range 3 {
+		step(t, r, f, now, 100*time.Millisecond, ips, v)
+		v++
+	}
+	if got := r.Status().DuplicatesResolved; got != 0 {
+		t.Errorf("DuplicatesResolved = %d after a single holder moved, want 0", got)
+	}
+	// Node 1 holds it too: a duplicate, released on one of them.
+	f.mu.Lock()
+	f.held[1][a] = true
+	f.mu.Unlock()
+	for range 3 {
+		step(t, r, f, now, 100*time.Millisecond, ips, v)
+		v++
+	}
+	if got := r.Status().DuplicatesResolved; got != 1 {
+		t.Errorf("DuplicatesResolved = %d after one duplicate was released, want 1", got)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.held[0][a] == f.held[1][a] {
+		t.Errorf("%s on node 0: %v, node 1: %v; want exactly one", a, f.held[0][a], f.held[1][a])
+	}
+}

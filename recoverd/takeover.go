@@ -140,8 +140,8 @@ func (r *Recoverd) applyLocked(ctx context.Context, d Decision) {
 	r.blocked = d.Blocked
 	r.canHost = d.CanHost
 	if len(d.Duplicates) > 0 {
-		r.dups += uint64(len(d.Duplicates))
-		r.log.Warn("address held by a node that was not given it; releasing it there", "dups", d.Duplicates)
+		// Counted in DuplicatesResolved once their ops succeed (launch).
+		r.log.Warn("address on more than one node; releasing it on all but one", "dups", d.Duplicates)
 	}
 	for pnn, t := range d.LostAt {
 		r.lostAt[pnn] = t
@@ -178,6 +178,9 @@ func (r *Recoverd) launch(ctx context.Context, ops []Op, gen uint64, start time.
 			ok := r.execute(ctx, o, gen)
 			<-sem
 			r.mu.Lock()
+			if ok && o.Duplicate {
+				r.dups++
+			}
 			if w := r.moves[o.Addr]; w != nil && w.op {
 				var err error
 				if !ok {

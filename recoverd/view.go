@@ -8,11 +8,13 @@ import (
 )
 
 // Op moves one address: every node in Release releases it, and only then
-// Take takes it (-1: only release).
+// Take takes it (-1: only release). Duplicate says more than one live
+// node may hold it, so that the op, done, resolves a duplicate.
 type Op struct {
-	Addr    netip.Addr
-	Release []int
-	Take    int
+	Addr      netip.Addr
+	Release   []int
+	Take      int
+	Duplicate bool
 }
 
 // Override is what an acknowledged order did to one node's holding of
@@ -116,7 +118,8 @@ type Decision struct {
 	// Wake is when to decide again at the latest (a lease runs out, the
 	// start-up hold ends); zero: at the next RecoverInterval.
 	Wake time.Time
-	// Duplicates describes addresses found on a node not given them.
+	// Duplicates describes the addresses more than one live node may
+	// hold, each with an op that releases it on all but at most one.
 	Duplicates []string
 	// CanHost is which nodes could host in this run.
 	CanHost map[int]bool
