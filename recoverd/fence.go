@@ -3,6 +3,8 @@ package recoverd
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -65,12 +67,14 @@ func (r *Recoverd) forgetFencingLocked() {
 	}
 }
 
-// Fencing says which nodes are being fenced and why they are not yet.
+// Fencing says which nodes are being fenced and why they are not yet,
+// by PNN.
 func (r *Recoverd) Fencing() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := ""
-	for pnn, fs := range r.fencing {
+	for _, pnn := range slices.Sorted(maps.Keys(r.fencing)) {
+		fs := r.fencing[pnn]
 		if fs.Done {
 			continue
 		}

@@ -711,3 +711,20 @@ func TestDuplicatesResolvedCountsReleases(t *testing.T) {
 		t.Errorf("%s on node 0: %v, node 1: %v; want exactly one", a, f.held[0][a], f.held[1][a])
 	}
 }
+
+// TestFencingSorted: Fencing lists nodes by PNN, whatever the map order.
+func TestFencingSorted(t *testing.T) {
+	r, _, _ := newTestLeader(t, 1)
+	r.mu.Lock()
+	for _, pnn := range []int{7, 3, 5, 1, 6, 2, 4} {
+		r.fencing[pnn] = FenceState{Running: pnn%2 == 0, Tries: 1}
+	}
+	r.fencing[8] = FenceState{Done: true, Tries: 1}
+	r.mu.Unlock()
+	want := "node 1; node 2 (fence running); node 3; node 4 (fence running); node 5; node 6 (fence running); node 7"
+	for range 20 {
+		if got := r.Fencing(); got != want {
+			t.Fatalf("Fencing() = %q, want %q", got, want)
+		}
+	}
+}
