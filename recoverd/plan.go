@@ -59,6 +59,12 @@ func Decide(v View, now time.Time) Decision {
 		LostAt:      map[int]time.Time{},
 	}}
 	in, allCan := d.nodes()
+	if v.FailoverDisabled {
+		// CTDB's `[failover] disabled`: no allocation, and no address
+		// is released or taken either (its takeover run then only sends
+		// ipreallocated); addresses are someone else's business.
+		return d.out
+	}
 	ips := d.claims()
 	addrs := make([]netip.Addr, 0, len(ips))
 	for a := range ips {
@@ -106,7 +112,7 @@ func Decide(v View, now time.Time) Decision {
 				d.out.Blocked[ip.Addr] = "waiting for the nodes to become healthy after start-up"
 			}
 		}
-	case !v.FailoverDisabled && len(in.IPs) > 0:
+	case len(in.IPs) > 0:
 		alloc := v.Allocate
 		if alloc == nil {
 			alloc = ipalloc.Allocate
@@ -123,7 +129,7 @@ func Decide(v View, now time.Time) Decision {
 	// move passes the same gates as any other (every possible holder
 	// releases first, unreachable and unknown nodes block).
 	for a, p := range v.Prefer {
-		if i := ips[a]; !v.FailoverDisabled && i != nil && slices.Contains(i.avail, p) {
+		if i := ips[a]; i != nil && slices.Contains(i.avail, p) {
 			target[a] = p
 			delete(d.out.Blocked, a)
 		}

@@ -93,7 +93,7 @@ type View struct {
 	Started time.Time
 
 	// Configuration and tunables.
-	FailoverDisabled  bool // `[failover] disabled`: nothing is placed
+	FailoverDisabled  bool // `[failover] disabled`: nothing is placed, taken or released
 	Fence             bool // fencing on: unreachable nodes' addresses wait for a fence, not their lease
 	Quorum            bool // majority quorum: fence only with a confirmed majority
 	Algorithm         ipalloc.Algorithm
