@@ -30,10 +30,10 @@ type Config struct {
 	ConfigDir string // ctdb.conf, nodes, public_addresses, events.d (CTDB_BASE)
 	// Conf is the configuration ctdbd has loaded from ConfigDir; nil
 	// means New loads it.
-	Conf *config.Config
-	RunDir    string // the control socket
-	StateDir  string // state.db
-	Logger    *slog.Logger
+	Conf     *config.Config
+	RunDir   string // the control socket
+	StateDir string // state.db
+	Logger   *slog.Logger
 	// Kernel replaces the real kernel seam (tests); nil means netif.Linux.
 	Kernel kernel
 	// LockHelper holds a file cluster lock in a child process (ctdbd
@@ -57,6 +57,9 @@ type Daemon struct {
 	store *state.Store
 	k     kernel
 	ev    events
+	// firstMonitor is the wait before the first monitor run; 0 means
+	// CTDB's 2 s (tests shorten it).
+	firstMonitor time.Duration
 	// eventsDir is where the event scripts are (events.d, or CTDB's
 	// events/legacy).
 	eventsDir string

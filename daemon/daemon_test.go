@@ -52,6 +52,7 @@ func oneNode(t *testing.T) (*Daemon, *netif.Fake, string, context.CancelFunc, fu
 		MemberTransport: (&memberlist.MockNetwork{}).NewTransport("pnn-0"),
 	})
 	must(err)
+	d.firstMonitor = 10 * time.Millisecond // CTDB waits 2 s; the tests need not
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	var runErr error
@@ -92,6 +93,7 @@ func held(k *netif.Fake) []string {
 }
 
 func TestOneNodeTakesReleasesAndDrops(t *testing.T) {
+	t.Parallel()
 	d, k, fail, cancel, wait := oneNode(t)
 	want := []string{"198.18.1.1/24", "198.18.1.2/24"}
 	eventually(t, "both addresses on eth1", func() bool { return slices.Equal(held(k), want) })
@@ -146,6 +148,7 @@ func TestOneNodeTakesReleasesAndDrops(t *testing.T) {
 }
 
 func TestDisableSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	d, k, _, cancel, wait := oneNode(t)
 	eventually(t, "addresses taken", func() bool { return len(held(k)) == 2 })
 	r := d.Handle(context.Background(), control.Request{Command: control.CmdDisable, Target: control.ThisNode})
@@ -181,6 +184,7 @@ func reopenAdmin(t *testing.T, d *Daemon) (nodeflag.Flags, time.Time, error) {
 }
 
 func TestMetricsText(t *testing.T) {
+	t.Parallel()
 	d, k, _, _, _ := oneNode(t)
 	eventually(t, "addresses taken", func() bool { return len(held(k)) == 2 })
 	m := d.metricsText()
@@ -199,6 +203,7 @@ func TestMetricsText(t *testing.T) {
 // TestReleaseIPGetsConnectionCount: releaseip is told how many
 // established TCP connections ctdbd counted on the address.
 func TestReleaseIPGetsConnectionCount(t *testing.T) {
+	t.Parallel()
 	_, k, fail, _, _ := oneNode(t)
 	want := []string{"198.18.1.1/24", "198.18.1.2/24"}
 	eventually(t, "both addresses on eth1", func() bool { return slices.Equal(held(k), want) })

@@ -74,6 +74,7 @@ func (d *Daemon) startupAndMonitor(ctx context.Context) error {
 		Interval:     d.tun.MonitorInterval(),
 		TimeoutCount: d.tun.MonitorTimeoutCount(),
 		Debounce:     d.tun.LinkDebounce(),
+		First:        d.firstMonitor,
 		CanRun: func() bool {
 			d.mu.Lock()
 			defer d.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 // fencing ran and succeeded; other scripts exit 0 for any event they do
 // not know, so their success proves nothing (fail closed).
 func TestFenceConfirmed(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name, body string, mode os.FileMode) {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), mode); err != nil {

@@ -88,6 +88,9 @@ func (r *Recoverd) tick(ctx context.Context) {
 		if p.Alive && !prev[p.PNN].Alive {
 			r.loss[p.PNN]++ // any earlier loss is over
 		}
+		if was, known := prev[p.PNN]; r.leader && known && was.Alive != p.Alive {
+			r.runAt = now // membership changed: decide now, not at RecoverInterval
+		}
 		if p.Alive && slices.Contains(r.cfg.Nodes, p.PNN) {
 			alive++
 			r.seen[p.PNN] = true

@@ -17,12 +17,17 @@ func (v *View) safeTime(pnn int) time.Time {
 	return t.Add(LeaseMargin)
 }
 
+// minHostLease is the least lease a node must have left to be given an
+// address: a kernel lifetime is whole seconds, so it needs a second, and a
+// little more for the order to arrive.
+const minHostLease = time.Second + 100*time.Millisecond
+
 // hasLease: the node renewed recently enough to have more than a second
 // of lease left, so it can add an address with a lifetime of at least one
 // whole second.
 func (v *View) hasLease(pnn int, now time.Time) bool {
 	e, ok := v.GrantEnd[pnn]
-	return ok && e.Sub(now) > time.Second+100*time.Millisecond
+	return ok && e.Sub(now) > minHostLease
 }
 
 // block says why a node keeps an address from moving, and when that may

@@ -40,6 +40,16 @@ func (r *Recoverd) HandleLease(req LeaseRequest) (LeaseGrant, bool) {
 	}
 	r.maxLease = max(r.maxLease, lt)
 	r.lastGrant[req.PNN] = now
+	if e := r.grantEnd[req.PNN]; e.Sub(now) <= minHostLease {
+		// The node could not host before this grant (a new leader, a
+		// node back from a lapse): place addresses now, not at the next
+		// RecoverInterval.
+		r.runAt = now
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+	}
 	if end := now.Add(lt); end.After(r.grantEnd[req.PNN]) {
 		r.grantEnd[req.PNN] = end
 	}

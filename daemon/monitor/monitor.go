@@ -82,6 +82,9 @@ type Config struct {
 	// Debounce is how long Trigger waits for more triggers before it runs
 	// the event; 0 means DefaultDebounce.
 	Debounce time.Duration
+	// First is the wait before the first run; 0 means CTDB's 2 s. Tests
+	// of the daemon shorten it.
+	First time.Duration
 	// CanRun, if set, is asked before each run; false skips it (see the
 	// package doc). It must not block.
 	CanRun func() bool
@@ -95,6 +98,7 @@ type Config struct {
 type Monitor struct {
 	runner   Runner
 	debounce time.Duration
+	first    time.Duration // before the first run
 	canRun   func() bool
 	clock    Clock
 	log      *slog.Logger
@@ -130,6 +134,9 @@ func New(cfg Config) (*Monitor, error) {
 	if cfg.Debounce == 0 {
 		cfg.Debounce = DefaultDebounce
 	}
+	if cfg.First <= 0 {
+		cfg.First = firstInterval
+	}
 	if cfg.CanRun == nil {
 		cfg.CanRun = func() bool { return true }
 	}
@@ -142,6 +149,7 @@ func New(cfg Config) (*Monitor, error) {
 	m := &Monitor{
 		runner:   cfg.Runner,
 		debounce: cfg.Debounce,
+		first:    cfg.First,
 		canRun:   cfg.CanRun,
 		clock:    cfg.Clock,
 		log:      cfg.Logger.With("component", "monitor"),
@@ -204,9 +212,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	defer close(m.health)
 
-	s := loop{m: m, cur: firstInterval}
-	s.timer = m.clock.NewTimer(firstInterval)
-	s.due = m.clock.Now().Add(firstInterval)
+	s := loop{m: m, cur: m.first}
+	s.timer = m.clock.NewTimer(m.first)
+	s.due = m.clock.Now().Add(m.first)
 	defer s.timer.Stop()
 	var debounce Timer
 	var debounceC <-chan time.Time // nil while no trigger is waiting
