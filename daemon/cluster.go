@@ -7,18 +7,15 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
-	"github.com/ctdb-go/ctdb-go/daemon/addrtable"
 	"github.com/ctdb-go/ctdb-go/daemon/config"
 	"github.com/ctdb-go/ctdb-go/daemon/control"
-	"github.com/ctdb-go/ctdb-go/daemon/eventscript"
 	"github.com/ctdb-go/ctdb-go/daemon/lease"
 	"github.com/ctdb-go/ctdb-go/daemon/member"
 	"github.com/ctdb-go/ctdb-go/daemon/netif"
+	"github.com/ctdb-go/ctdb-go/daemon/nodeflag"
 	"github.com/ctdb-go/ctdb-go/recoverd"
 	"github.com/ctdb-go/ctdb-go/recoverd/clusterlock"
 )
@@ -254,27 +251,6 @@ func (d *Daemon) reportLoop(ctx context.Context) {
 	}
 }
 
-// setupTable builds the address table, with the carrier of each public
-// interface as read at start.
-func (d *Daemon) setupTable(links map[string]bool) error {
-	var err error
-	d.table, err = addrtable.New(addrtable.Config{
-		PNN:          d.pnn,
-		Kernel:       d.k,
-		Events:       d.ev,
-		Lease:        d.lease,
-		Store:        d.store,
-		ProbeWait:    d.tun.ARPProbeWait,
-		ProbeTimeout: d.tun.TakeIPProbeTimeout,
-		Changed:      d.noteChange,
-		Describe:     describe,
-		Public:       d.publicAddrs(),
-		Links:        links,
-		Logger:       d.cfg.Logger,
-	})
-	return err
-}
-
 // reportGap is the least time between two state reports to the leader.
 const reportGap = 100 * time.Millisecond
 
@@ -307,27 +283,20 @@ func fingerprint(st recoverd.NodeState) string {
 
 // banRemote bans a node through its own control.
 func (d *Daemon) banRemote(ctx context.Context, pnn int, period time.Duration) error {
-	resp := d.forward(ctx, control.Request{Command: control.CmdBan, Args: []string{fmt.Sprint(int(period.Seconds()))}, Target: pnn})
+	var resp control.Response
+	if pnn == d.pnn {
+		resp = d.setAdmin(ctx, nodeflag.Banned, true, "banned", period)
+	} else {
+		var err error
+		req := control.Request{Command: control.CmdBan, Args: []string{fmt.Sprint(int(period.Seconds()))}, Target: control.ThisNode}
+		if resp, err = call[control.Request, control.Response](ctx, d.mem, pnn, kindControl, req); err != nil {
+			return err
+		}
+	}
 	if resp.ExitCode != 0 {
 		return errors.New(resp.Error)
 	}
 	return nil
-}
-
-// forward sends a control to another node and returns its answer.
-func (d *Daemon) forward(ctx context.Context, req control.Request) control.Response {
-	pnn := req.Target
-	req.Target = control.ThisNode
-	if pnn == d.pnn {
-		return d.Handle(ctx, req)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	resp, err := call[control.Request, control.Response](ctx, d.mem, pnn, kindControl, req)
-	if err != nil {
-		return control.Response{ExitCode: 1, Error: fmt.Sprintf("node %d: %v", pnn, err)}
-	}
-	return resp
 }
 
 // transport adapts member to recoverd, delivering to this node locally.
@@ -369,45 +338,31 @@ func (t transport) Send(pnn int, kind string, payload []byte, reliable bool) err
 	return t.d.mem.Send(pnn, kind, payload, reliable)
 }
 
-// fenceFunc runs the fence event for an unreachable node, when fencing is
-// on ([failover] fence): `fence PNN ADDRESS`, waited for up to FenceTimeout.
-func (d *Daemon) fenceFunc() func(context.Context, int) error {
-	if !d.conf.Conf.Failover.Fence {
-		return nil
+// leaderStatus is the leader's view: counters, fencing, and each reporting
+// node's flags.
+func (d *Daemon) leaderStatus() control.Status {
+	st := control.Status{DuplicatesResolved: d.rec.Status().DuplicatesResolved, Fencing: d.rec.Fencing()}
+	for pnn, ns := range d.rec.States() {
+		st.Nodes = append(st.Nodes, control.NodeStatus{PNN: pnn, Flags: ns.Flags})
 	}
-	return func(ctx context.Context, pnn int) error {
-		addr := ""
-		for _, n := range d.conf.Nodes {
-			if n.PNN == pnn {
-				addr = n.Addr.String()
-			}
-		}
-		r := d.ev.RunTimeout(ctx, d.tun.FenceTimeout(), "fence", fmt.Sprint(pnn), addr)
-		if !r.OK() {
-			return fmt.Errorf("fence event: %s", describe(r))
-		}
-		return fenceConfirmed(d.eventsDir, r)
-	}
+	return st
 }
 
-// fenceConfirmed: a fence counts only when a script that handles fencing
-// (config.FenceMarker) ran and succeeded. Scripts that do not handle the
-// event exit 0 for it too; with the fence script disabled or removed, the
-// event would "succeed" without fencing anything (fail closed).
-func fenceConfirmed(eventsDir string, r eventscript.Result) error {
-	handlers, err := config.FenceScripts(eventsDir)
-	if err != nil {
-		return fmt.Errorf("fence event: %w", err)
-	}
-	for _, s := range r.Scripts {
-		if s.State != eventscript.ScriptOK {
-			continue
+// setupPeers registers the handlers of the daemon's own kinds.
+func (d *Daemon) setupPeers() {
+	handle(d.mem, kindHeld, func(context.Context, int, none) ([]netip.Addr, error) {
+		return d.nodeState().Held, nil
+	})
+	handle(d.mem, kindLeaderStatus, func(context.Context, int, none) (control.Status, error) {
+		if !d.rec.IsLeader() {
+			return control.Status{}, recoverd.ErrNotLeader
 		}
-		for _, h := range handlers {
-			if strings.TrimSuffix(filepath.Base(h), ".script") == s.Name {
-				return nil
-			}
-		}
-	}
-	return fmt.Errorf("fence event: no enabled script that handles fencing (a %q line) ran and succeeded", config.FenceMarker)
+		return d.leaderStatus(), nil
+	})
+	handle(d.mem, kindMoveIP, func(ctx context.Context, _ int, m moveIP) (none, error) {
+		return none{}, d.rec.MoveIP(ctx, m.Addr, m.PNN)
+	})
+	handle(d.mem, kindReallocate, func(ctx context.Context, _ int, r reallocate) (control.Plan, error) {
+		return d.onReallocate(ctx, r)
+	})
 }

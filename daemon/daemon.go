@@ -1,11 +1,7 @@
 package daemon
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"github.com/hashicorp/memberlist"
-	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -13,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
+	"github.com/hashicorp/memberlist"
 
 	"github.com/ctdb-go/ctdb-go/daemon/addrtable"
 	"github.com/ctdb-go/ctdb-go/daemon/config"
@@ -160,100 +156,6 @@ func New(cfg Config) (*Daemon, error) {
 // PNN is this node's number.
 func (d *Daemon) PNN() int { return d.pnn }
 
-// Run runs the node until ctx ends, then shuts it down in CTDB's order:
-// hand the addresses over, run the shutdown event, leave the cluster.
-func (d *Daemon) Run(ctx context.Context) error {
-	defer func() {
-		if d.ev != nil {
-			d.ev.Flush() // event results still on their way to the store
-			d.ev.Close()
-		}
-		d.store.Close()
-	}()
-	if c, ok := d.k.(io.Closer); ok {
-		defer c.Close()
-	}
-	if err := d.restoreAdmin(); err != nil {
-		return err
-	}
-	d.cleanStale()
-	links := map[string]bool{}
-	for ifc := range d.publicIfaces() {
-		if err := d.k.PromoteSecondaries(ifc); err != nil {
-			d.log.Warn("setting promote_secondaries", "iface", ifc, "err", err)
-		}
-		up, err := d.k.LinkUp(ifc)
-		if err != nil {
-			d.log.Warn("reading link state", "iface", ifc, "err", err)
-		}
-		links[ifc] = up
-	}
-	if err := d.setupEvents(); err != nil {
-		return err
-	}
-	if r := d.ev.Run(ctx, "init"); !r.OK() {
-		return fmt.Errorf("init event failed: %s", describe(r))
-	}
-	d.setRunState(recoverd.RunStateSetup)
-	if r := d.ev.Run(ctx, "setup"); !r.OK() {
-		return fmt.Errorf("setup event failed: %s", describe(r))
-	}
-	if err := d.setupCluster(); err != nil {
-		return err
-	}
-	if err := d.setupTable(links); err != nil {
-		return err
-	}
-	ctl, err := d.setupControl()
-	if err != nil {
-		return err
-	}
-	// The address table outlives the other parts: at the end it releases
-	// what is left.
-	tableCtx, stopTable := context.WithCancel(context.Background())
-	tableDone := make(chan error, 1)
-	go func() { tableDone <- d.table.Run(tableCtx) }()
-	defer func() { stopTable(); <-tableDone }()
-
-	// Everything below stops when run is cancelled; ctx ending starts
-	// the shutdown sequence first.
-	run, stop := context.WithCancel(context.Background())
-	defer stop()
-	g, gctx := errgroup.WithContext(run)
-	g.Go(func() error { return d.mem.Run(gctx) })
-	g.Go(func() error { return d.rec.Run(gctx) })
-	g.Go(func() error { return ctl.Run(gctx) })
-	g.Go(func() error { return d.lease.Run(gctx) })
-	g.Go(func() error { d.reportLoop(gctx); return nil })
-	g.Go(func() error { return d.watchLinks(gctx) })
-	g.Go(func() error { return d.startupAndMonitor(gctx) })
-	if addr := d.conf.Conf.Logging.MetricsAddress; addr != "" {
-		g.Go(func() error { return d.serveMetrics(gctx, addr) })
-	}
-
-	select {
-	case <-ctx.Done():
-	case <-gctx.Done():
-	case <-d.shutdownReq:
-	}
-	if run.Err() == nil && gctx.Err() != nil {
-		// A component failed.
-		stop()
-		err := g.Wait()
-		d.table.ReleaseAll(context.Background(), "daemon failed")
-		return err
-	}
-	d.shutdown(gctx)
-	stop()
-	err = g.Wait()
-	d.table.ReleaseAll(context.Background(), "shutdown")
-	d.ev.Run(context.Background(), "shutdown")
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	return err
-}
-
 // publicIfaces lists every interface named in public_addresses.
 func (d *Daemon) publicIfaces() map[string]bool { return publicIfacesOf(d.publicAddrs()) }
 
@@ -371,4 +273,15 @@ func (d *Daemon) publicAddr(a netip.Addr) (config.PublicAddress, bool) {
 	defer d.mu.Unlock()
 	pa, ok := d.public[a]
 	return pa, ok
+}
+
+// publicIfacesOf lists every interface named in pas.
+func publicIfacesOf(pas []config.PublicAddress) map[string]bool {
+	m := map[string]bool{}
+	for _, pa := range pas {
+		for _, ifc := range pa.Ifaces {
+			m[ifc] = true
+		}
+	}
+	return m
 }

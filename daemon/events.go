@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ctdb-go/ctdb-go/daemon/control"
 	"github.com/ctdb-go/ctdb-go/daemon/eventscript"
 	"github.com/ctdb-go/ctdb-go/daemon/monitor"
 	"github.com/ctdb-go/ctdb-go/daemon/nodeflag"
@@ -153,36 +152,6 @@ func (d *Daemon) watchLinks(ctx context.Context) error {
 	}
 }
 
-// shutdown hands this node's addresses to others: it says it is shutting
-// down and waits up to `shutdown failover timeout` for them to move.
-func (d *Daemon) shutdown(ctx context.Context) {
-	d.log.Info("shutting down")
-	d.setRunState(recoverd.RunStateShutdown)
-	deadline := time.Now().Add(d.conf.Conf.Failover.ShutdownFailoverTimeout)
-	for time.Now().Before(deadline) {
-		if len(d.table.Snapshot().Held) == 0 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	if extra := d.conf.Conf.Failover.ShutdownExtraTimeout; extra > 0 {
-		time.Sleep(extra)
-	}
-}
-
-// setupControl opens the control socket; the server starts in Run.
-func (d *Daemon) setupControl() (*control.Server, error) {
-	l, err := control.Listen(d.socketPath())
-	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	return control.NewServer(control.ServerConfig{Listener: l, Handler: d, Logger: d.cfg.Logger})
-}
-
 // describe says why an event failed: the failing script, its state and
 // the last line of its output.
 func describe(r eventscript.Result) string {
@@ -200,4 +169,24 @@ func describe(r eventscript.Result) string {
 		return fmt.Sprintf("%s %s (exit %d): %s", s.Name, s.State, s.ExitCode, out)
 	}
 	return string(r.Status)
+}
+
+// applyTunable hands a changed tunable to the part that keeps its own
+// copy; every other live tunable is read where it is used.
+func (d *Daemon) applyTunable(name string) {
+	d.mu.Lock()
+	mon := d.mon
+	d.mu.Unlock()
+	switch strings.ToLower(name) {
+	case "monitorinterval":
+		if mon != nil {
+			mon.SetInterval(d.tun.MonitorInterval())
+		}
+	case "monitortimeoutcount":
+		if mon != nil {
+			mon.SetTimeoutCount(d.tun.MonitorTimeoutCount())
+		}
+	case "eventscripttimeout":
+		d.ev.SetTimeout(d.tun.EventScriptTimeout())
+	}
 }

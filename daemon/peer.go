@@ -104,29 +104,6 @@ func send[Req any](m *member.Member, pnn int, kind string, req Req, reliable boo
 	return m.Send(pnn, kind, b, reliable)
 }
 
-// setupPeers registers the handlers of the daemon's own kinds.
-func (d *Daemon) setupPeers() {
-	handle(d.mem, kindHeld, func(context.Context, int, none) ([]netip.Addr, error) {
-		return d.nodeState().Held, nil
-	})
-	handle(d.mem, kindLeaderStatus, func(context.Context, int, none) (control.Status, error) {
-		if !d.rec.IsLeader() {
-			return control.Status{}, recoverd.ErrNotLeader
-		}
-		return d.leaderStatus(), nil
-	})
-	handle(d.mem, kindMoveIP, func(ctx context.Context, _ int, m moveIP) (none, error) {
-		return none{}, d.rec.MoveIP(ctx, m.Addr, m.PNN)
-	})
-	handle(d.mem, kindReallocate, func(ctx context.Context, _ int, r reallocate) (control.Plan, error) {
-		return d.onReallocate(ctx, r)
-	})
-	handle(d.mem, kindControl, func(ctx context.Context, _ int, req control.Request) (control.Response, error) {
-		req.Target = control.ThisNode
-		return d.Handle(ctx, req), nil
-	})
-}
-
 // onReallocate serves a reallocate request on the leader.
 func (d *Daemon) onReallocate(ctx context.Context, r reallocate) (control.Plan, error) {
 	if !d.rec.IsLeader() {

@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -312,5 +313,45 @@ func TestRandomDamage(t *testing.T) {
 			t.Errorf("damage %d: NextGeneration() = %v", i, err)
 		}
 		s.Close()
+	}
+}
+
+// TestFreelistBomb: a damaged freelist page that claims 2^40 free pages
+// (bbolt allocates room for them before it checks the file's size) is
+// moved aside, not opened.
+func TestFreelistBomb(t *testing.T) {
+	base := goodFile(t)
+	b, err := os.ReadFile(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m0, ok0 := readBoltMeta(b, 0)
+	m1, ok1 := readBoltMeta(b, 1)
+	if !ok0 || !ok1 {
+		t.Fatal("good file has no valid meta pages")
+	}
+	m := m0
+	if m1.txid > m0.txid {
+		m = m1
+	}
+	if m.freelist == boltNoFreelist {
+		t.Skip("bbolt wrote no freelist page") // NoFreelistSync
+	}
+	off := m.freelist * uint64(m.pageSize)
+	binary.LittleEndian.PutUint16(b[off+10:], 0xFFFF)
+	binary.LittleEndian.PutUint64(b[off+boltPageHeader:], 1<<40)
+	if err := os.WriteFile(base, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkFormat(base); err == nil {
+		t.Fatal("checkFormat accepts a freelist of 2^40 pages")
+	}
+	s, err := OpenOptions(base, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.MovedAside() == "" {
+		t.Error("the damaged file was not moved aside")
 	}
 }

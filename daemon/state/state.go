@@ -237,7 +237,11 @@ func rebuild(path string, o Options) (aside string, problem, err error) {
 		panicked bool
 		recs     records
 	)
+	problem = checkFormat(path)
 	func() {
+		if problem != nil {
+			return // not for bbolt's eyes
+		}
 		// bbolt reads the file through mmap: a read outside it (a
 		// truncated file, an offset gone wrong) panics here rather than
 		// kill the process; so do bbolt's own panics.
