@@ -44,40 +44,15 @@ func (d *delegate) NotifyMsg(b []byte) {
 // GetBroadcasts: we queue no broadcasts of our own.
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 
-// LocalState wraps SetLocalState's bytes with this node's PNN, which
-// memberlist does not give the receiver.
-func (d *delegate) LocalState(join bool) []byte {
-	d.m.mu.Lock()
-	fn := d.m.localState
-	d.m.mu.Unlock()
-	if fn == nil {
-		return nil
-	}
-	return encodeState(d.m.cfg.PNN, fn())
-}
+// LocalState sends nothing of ours in memberlist's push/pull, which still
+// exchanges the membership list. Its receiver could not tell who sent
+// what we added: memberlist does not say, and a PNN written into the state
+// would be the sender's word.
+func (d *delegate) LocalState(join bool) []byte { return nil }
 
-// MergeRemoteState keeps the latest state per PNN for deliverStates.
-func (d *delegate) MergeRemoteState(b []byte, join bool) {
-	if len(b) == 0 {
-		return
-	}
-	pnn, state, err := decodeState(b)
-	if err != nil {
-		d.m.log.Warn("dropping push/pull state", "err", err)
-		return
-	}
-	if pnn == d.m.cfg.PNN {
-		return
-	}
-	m := d.m
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.remoteState == nil || m.state != stateRunning {
-		return
-	}
-	m.remote[pnn] = slices.Clone(state)
-	wake(m.stateWake)
-}
+// MergeRemoteState ignores a peer's push/pull state: we send none (see
+// LocalState), and what a node that is not ours sends is not to be trusted.
+func (d *delegate) MergeRemoteState(b []byte, join bool) {}
 
 // NotifyAlive refuses nodes that are not ours: a name other than "pnn-N",
 // a meta that does not decode or names another PNN, an address that is not

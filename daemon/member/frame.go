@@ -131,25 +131,3 @@ func decodeFrame(b []byte) (frame, error) {
 	}
 	return f, nil
 }
-
-// stateVersion is the first byte of our push/pull state, which is:
-// version, uvarint sender PNN, then the bytes of SetLocalState's function.
-const stateVersion = 1
-
-func encodeState(pnn int, user []byte) []byte {
-	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(user))
-	b = append(b, stateVersion)
-	b = binary.AppendUvarint(b, uint64(pnn))
-	return append(b, user...)
-}
-
-func decodeState(b []byte) (int, []byte, error) {
-	if len(b) < 2 || b[0] != stateVersion {
-		return 0, nil, errors.New("decoding push/pull state: bad header")
-	}
-	pnn, n := binary.Uvarint(b[1:])
-	if n <= 0 || pnn > maxPNN {
-		return 0, nil, errors.New("decoding push/pull state: bad sender")
-	}
-	return int(pnn), b[1+n:], nil
-}

@@ -107,7 +107,6 @@ func FuzzDecodeFrame(f *testing.F) {
 				t.Errorf("re-decoding meta %+v, %d: %+v, %d, %v", m, boot, again, againBoot, err)
 			}
 		}
-		decodeState(b)
 	})
 }
 
@@ -146,18 +145,6 @@ func TestMetaRoundTrip(t *testing.T) {
 	} {
 		if m, boot, err := decodeMeta(b); err == nil {
 			t.Errorf("decodeMeta(%x) = %+v, %d, want an error", b, m, boot)
-		}
-	}
-}
-
-func TestStateRoundTrip(t *testing.T) {
-	pnn, st, err := decodeState(encodeState(5, []byte("held")))
-	if err != nil || pnn != 5 || string(st) != "held" {
-		t.Errorf("decodeState(encodeState(5, held)) = %d, %q, %v", pnn, st, err)
-	}
-	for _, b := range [][]byte{nil, {1}, {2, 5}, {1, 0x80}} {
-		if _, _, err := decodeState(b); err == nil {
-			t.Errorf("decodeState(%x) = nil error, want one", b)
 		}
 	}
 }

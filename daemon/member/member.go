@@ -3,8 +3,8 @@
 // under the cluster's name as memberlist label (packets of another cluster
 // are dropped) and an optional encryption key; it gossips each node's Meta
 // (PNN, flags, generation, leader), turns memberlist's callbacks into an
-// Event channel, carries node-to-node messages (one-way, and request/response
-// with a request id) and push/pull state that does not fit in the meta.
+// Event channel, and carries node-to-node messages (one-way, and
+// request/response with a request id).
 //
 // A node's memberlist name is "pnn-N"; nodes with other names, with a meta
 // that does not decode or names another PNN, or at an address that is not
@@ -93,9 +93,10 @@ type Config struct {
 	// RejoinInterval is how often Run tries to join peers it does not see
 	// (not started yet, or on the other side of a healed partition); 1s.
 	RejoinInterval time.Duration
-	// PushPullInterval is how often a node exchanges full state (members and
-	// SetLocalState's bytes) with a random peer; 5s. memberlist stretches
-	// it for clusters above 32 nodes.
+	// PushPullInterval is how often a node exchanges its full membership
+	// list (every node's state and meta) with a random peer, which repairs
+	// what gossip missed; 5s. memberlist stretches it for clusters above
+	// 32 nodes.
 	PushPullInterval time.Duration
 
 	// Transport carries memberlist's packets and streams, and our
@@ -229,12 +230,11 @@ type Member struct {
 	events    chan Event    // closed once stopped
 	metaCh    chan struct{} // cap 1: SetMeta asks Run to gossip the meta
 	eventWake chan struct{} // cap 1: queue grew
-	stateWake chan struct{} // cap 1: remote grew
 
 	// stopCtx ends when the Member stops; handlers run under it.
 	stopCtx context.Context
 	stop    context.CancelFunc
-	// wg counts handler goroutines and the two delivery goroutines.
+	// wg counts handler goroutines and the event delivery goroutine.
 	wg     sync.WaitGroup
 	nextID atomic.Uint64
 
@@ -249,16 +249,13 @@ type Member struct {
 	// the event callbacks: memberlist's Members and LocalNode return
 	// pointers into its own state, which it rewrites under its lock, so
 	// reading them at all is a data race.
-	nodes       map[int]memberlist.Node
-	handlers    map[string]Handler
-	pending     map[uint64]*call
-	inflight    int
-	queue       []Event        // events not yet taken from the channel
-	remote      map[int][]byte // latest push/pull state per PNN, not yet delivered
-	localState  func() []byte
-	remoteState func(pnn int, state []byte)
-	joinErr     map[netip.AddrPort]string // last join failure logged per peer
-	tr          *frameTransport           // set by Run
+	nodes    map[int]memberlist.Node
+	handlers map[string]Handler
+	pending  map[uint64]*call
+	inflight int
+	queue    []Event                   // events not yet taken from the channel
+	joinErr  map[netip.AddrPort]string // last join failure logged per peer
+	tr       *frameTransport           // set by Run
 	// keys are the cluster keys, primary first; none when insecure.
 	keys    [][]byte
 	keyring *memberlist.Keyring // memberlist's, once running with a key
@@ -424,7 +421,6 @@ func New(cfg Config) (*Member, error) {
 		events:    make(chan Event),
 		metaCh:    make(chan struct{}, 1),
 		eventWake: make(chan struct{}, 1),
-		stateWake: make(chan struct{}, 1),
 		stopCtx:   stopCtx,
 		stop:      stop,
 		// A node starts unhealthy until its first monitor event passes.
@@ -433,7 +429,6 @@ func New(cfg Config) (*Member, error) {
 		nodes:    make(map[int]memberlist.Node),
 		handlers: make(map[string]Handler),
 		pending:  make(map[uint64]*call),
-		remote:   make(map[int][]byte),
 		joinErr:  make(map[netip.AddrPort]string),
 	}
 	m.sealer.Store(s)
@@ -535,9 +530,8 @@ func (m *Member) Run(ctx context.Context) error {
 	}
 	m.state = stateRunning
 	m.mu.Unlock()
-	m.wg.Add(2)
+	m.wg.Add(1)
 	go m.deliverEvents()
-	go m.deliverStates()
 
 	// keyMu: a SetKeys now would change keys under us.
 	m.keyMu.Lock()
@@ -807,26 +801,6 @@ func (m *Member) queueEvent(ev Event) {
 	wake(m.eventWake)
 }
 
-// SetLocalState sets the function whose bytes this node sends in every
-// push/pull (at join, and every PushPullInterval with one random peer).
-// It is called on memberlist's goroutine and must return at once, e.g. a
-// prepared snapshot. Call it before Run.
-func (m *Member) SetLocalState(fn func() []byte) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.localState = fn
-}
-
-// OnRemoteState sets the function called with a peer's push/pull state. It
-// runs on a goroutine of its own, one call at a time; if states arrive
-// faster than it returns, only the latest per PNN is delivered. Call it
-// before Run.
-func (m *Member) OnRemoteState(fn func(pnn int, state []byte)) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.remoteState = fn
-}
-
 // deliverEvents moves queued events to the Events channel. It takes an
 // event off the queue before it waits to send it (queueEvent changes and
 // drops queued events), so one event more than the queue holds may wait.
@@ -912,30 +886,6 @@ func (m *Member) SetKeys(primary []byte, others ...[]byte) error {
 	m.sealer.Store(s)
 	m.log.Info("cluster keys set", "keys", len(keys))
 	return nil
-}
-
-// deliverStates hands push/pull states to the OnRemoteState function.
-func (m *Member) deliverStates() {
-	defer m.wg.Done()
-	for {
-		select {
-		case <-m.stateWake:
-		case <-m.stopCtx.Done():
-			return
-		}
-		for {
-			m.mu.Lock()
-			states, fn := m.remote, m.remoteState
-			m.remote = make(map[int][]byte)
-			m.mu.Unlock()
-			if len(states) == 0 || fn == nil {
-				break
-			}
-			for _, pnn := range slices.Sorted(maps.Keys(states)) {
-				fn(pnn, states[pnn])
-			}
-		}
-	}
 }
 
 func wake(ch chan struct{}) {

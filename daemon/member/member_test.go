@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -269,42 +268,6 @@ func TestSend(t *testing.T) {
 		return c.logs.count("handling message", "kind=bad", "cannot") == 1 &&
 			c.logs.count("handling message", "kind=unhandled", "no handler") == 1
 	})
-}
-
-func TestPushPullState(t *testing.T) {
-	c := newCluster(t, nil, "prod", 2, false, nil)
-	var mu sync.Mutex
-	state := "v1"
-	c.nodes[0].m.SetLocalState(func() []byte {
-		mu.Lock()
-		defer mu.Unlock()
-		return []byte(state)
-	})
-	got := make(chan string, 100)
-	c.nodes[1].m.OnRemoteState(func(pnn int, st []byte) {
-		got <- fmt.Sprintf("%d:%s", pnn, st)
-	})
-	c.nodes[0].start()
-	c.nodes[1].start()
-	waitState := func(want string) {
-		t.Helper()
-		timeout := time.After(waitTimeout)
-		for {
-			select {
-			case s := <-got:
-				if s == want {
-					return
-				}
-			case <-timeout:
-				t.Fatalf("timed out waiting for remote state %q", want)
-			}
-		}
-	}
-	waitState("0:v1") // at join
-	mu.Lock()
-	state = "v2"
-	mu.Unlock()
-	waitState("0:v2") // at a periodic push/pull
 }
 
 func TestLabelIsolation(t *testing.T) {
