@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -22,6 +22,11 @@ var equateAddr = cmpopts.EquateComparable(netip.AddrPort{})
 // waits poll; none is an assertion about how long something takes.
 const waitTimeout = 15 * time.Second
 
+// pollInterval is how often waitFor checks its condition. Gossip rounds
+// are 20 ms apart in tests (fastConfig) and 1 ms in TestEventsBounded, so
+// a coarser poll would be most of a wait.
+const pollInterval = time.Millisecond
+
 // waitFor polls cond until it holds or waitTimeout passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -30,7 +35,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(pollInterval)
 	}
 }
 
@@ -77,20 +82,37 @@ func (s *logSink) count(subs ...string) int {
 	return n
 }
 
+// testLabel is the pprof label that names the test a goroutine was started
+// by: goroutines inherit their creator's labels, so every goroutine of a
+// test's memberlists, transports and handlers carries it, and parallel
+// tests each wait only for their own.
+const testLabel = "member_test"
+
 // checkLeaks fails the test if goroutines of memberlist or of this package
-// outlive it. Call it first, so that its cleanup runs last.
+// that the test started outlive it. Call it first, so that its cleanup
+// runs last, and before the test starts any goroutine. Goroutines no test
+// started (a timer's callback) are left to TestMain's check.
 func checkLeaks(t *testing.T) {
+	labelTest(t)
 	t.Cleanup(func() { waitGoroutines(t) })
 }
 
+// labelTest labels the calling goroutine, t's, with testLabel; goroutines
+// it starts from now on inherit the label.
+func labelTest(t *testing.T) {
+	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels(testLabel, t.Name())))
+}
+
 // waitGoroutines waits until no goroutine of memberlist or of this package
-// is left but those whose stacks contain one of except.
+// that t started is left but those whose stacks contain one of except.
 func waitGoroutines(t *testing.T, except ...string) {
+	label := fmt.Sprintf("# labels: {%q:%q}", testLabel, t.Name())
 	var leaked []string
 	deadline := time.Now().Add(waitTimeout)
 	for {
 		leaked = slices.DeleteFunc(leakedGoroutines(), func(g string) bool {
-			return slices.ContainsFunc(except, func(e string) bool { return strings.Contains(g, e) })
+			return !strings.Contains(g, label) ||
+				slices.ContainsFunc(except, func(e string) bool { return strings.Contains(g, e) })
 		})
 		if len(leaked) == 0 {
 			return
@@ -103,17 +125,22 @@ func waitGoroutines(t *testing.T, except ...string) {
 	t.Errorf("%d goroutines leaked:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
 }
 
+// leakedGoroutines returns the goroutines of memberlist and of this
+// package but the test runner's and its own, in the goroutine profile's
+// text form with labels (goroutines with the same stack and labels are one
+// entry, counted).
 func leakedGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
+	var buf bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
+		panic(err)
+	}
 	var out []string
-	for _, g := range bytes.Split(buf, []byte("\n\n")) {
-		s := string(g)
-		if strings.Contains(s, "testing.tRunner") || strings.Contains(s, "leakedGoroutines") {
+	for _, g := range strings.Split(buf.String(), "\n\n") {
+		if strings.Contains(g, "testing.tRunner") || strings.Contains(g, "leakedGoroutines") {
 			continue
 		}
-		if strings.Contains(s, "hashicorp/memberlist") || strings.Contains(s, "daemon/member.") {
-			out = append(out, s)
+		if strings.Contains(g, "hashicorp/memberlist") || strings.Contains(g, "daemon/member.") {
+			out = append(out, g)
 		}
 	}
 	return out

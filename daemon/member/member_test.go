@@ -17,6 +17,7 @@ import (
 )
 
 func TestJoinMetaAndEvents(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, nil, "prod", 3, true, nil)
 	c.waitAlive([]int{0, 1, 2}, 0, 1, 2)
 
@@ -55,6 +56,7 @@ func TestJoinMetaAndEvents(t *testing.T) {
 }
 
 func TestMetaSetBeforeRun(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, nil, "prod", 2, false, nil)
 	want := Meta{PNN: 1, Generation: 3, Leader: 1}
 	if err := c.nodes[1].m.SetMeta(want); err != nil {
@@ -67,6 +69,7 @@ func TestMetaSetBeforeRun(t *testing.T) {
 }
 
 func TestGracefulLeave(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, nil, "prod", 3, true, nil)
 	c.waitAlive([]int{0, 1, 2}, 0, 1, 2)
 	c.nodes[2].stop()
@@ -80,6 +83,7 @@ func TestGracefulLeave(t *testing.T) {
 }
 
 func TestFailureDetectionAndPartitionHeal(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, nil, "prod", 3, true, nil)
 	c.waitAlive([]int{0, 1, 2}, 0, 1, 2)
 
@@ -98,6 +102,7 @@ func TestFailureDetectionAndPartitionHeal(t *testing.T) {
 }
 
 func TestStartOneAtATime(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, nil, "prod", 3, false, nil)
 	c.nodes[0].start()
 	c.waitAlive([]int{0}, 0)
@@ -108,6 +113,7 @@ func TestStartOneAtATime(t *testing.T) {
 }
 
 func TestRestartedNodeRejoins(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, nil, "prod", 2, true, nil)
 	c.waitAlive([]int{0, 1}, 0, 1)
 	c.nodes[1].stop()
@@ -118,6 +124,7 @@ func TestRestartedNodeRejoins(t *testing.T) {
 }
 
 func TestRequest(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, nil, "prod", 3, false, nil)
 	type seen struct {
 		from     int
@@ -216,6 +223,7 @@ func TestRequest(t *testing.T) {
 }
 
 func TestSend(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, nil, "prod", 2, false, nil)
 	type msg struct {
 		from    int
@@ -271,6 +279,7 @@ func TestSend(t *testing.T) {
 }
 
 func TestLabelIsolation(t *testing.T) {
+	t.Parallel()
 	checkLeaks(t)
 	net := newTestNet(t)
 	// Two clusters, the same node names, on one network, and each node
@@ -305,6 +314,7 @@ func TestLabelIsolation(t *testing.T) {
 }
 
 func TestRefusesForeignNodes(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, nil, "prod", 1, false, nil)
 	intruder := map[string]*testTransport{
 		"web1":  c.net.newTransport("web1"),  // not pnn-N
@@ -349,6 +359,7 @@ func (d metaDelegate) LocalState(bool) []byte            { return nil }
 func (d metaDelegate) MergeRemoteState(b []byte, _ bool) {}
 
 func TestLifecycle(t *testing.T) {
+	t.Parallel()
 	checkLeaks(t)
 	net := newTestNet(t)
 	tr := net.newTransport("pnn-0")

@@ -110,6 +110,7 @@ func none(t *testing.T, got chan msg) {
 }
 
 func TestForgedAndWrongKeyFramesDropped(t *testing.T) {
+	t.Parallel()
 	c, got := noteCluster(t, 3, nil)
 	n0, n1, n2 := c.nodes[0], c.nodes[1], c.nodes[2]
 	note := func(from int, p string) frame { return frame{from: from, kind: "note", payload: []byte(p)} }
@@ -170,6 +171,7 @@ func TestForgedAndWrongKeyFramesDropped(t *testing.T) {
 }
 
 func TestReplayDropped(t *testing.T) {
+	t.Parallel()
 	c, got := noteCluster(t, 2, nil)
 	n0, n1 := c.nodes[0], c.nodes[1]
 	var wires []wire
@@ -234,6 +236,7 @@ func TestReplayDropped(t *testing.T) {
 }
 
 func TestReorderedPacketsAccepted(t *testing.T) {
+	t.Parallel()
 	c, got := noteCluster(t, 2, nil)
 	n0, n1 := c.nodes[0], c.nodes[1]
 	var sealed [][]byte
@@ -264,6 +267,7 @@ func TestReorderedPacketsAccepted(t *testing.T) {
 }
 
 func TestReplyFromAnotherNodeDropped(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, nil, "prod", 3, false, nil)
 	release := make(chan struct{})
 	c.nodes[1].m.Handle("slow", func(ctx context.Context, from int, p []byte) ([]byte, error) {
@@ -339,6 +343,7 @@ func TestKeyRequired(t *testing.T) {
 }
 
 func TestKeyRotation(t *testing.T) {
+	t.Parallel()
 	k1, k2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
 	c := newCluster(t, nil, "prod", 2, false, func(cfg *Config) { cfg.Key, cfg.Insecure = k1, false })
 	for _, nd := range c.nodes {
@@ -401,6 +406,7 @@ func TestKeyRotation(t *testing.T) {
 }
 
 func TestSetKeysInsecure(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, nil, "prod", 2, false, nil)
 	key := bytes.Repeat([]byte{1}, 16)
 	// Before Run a key may still be given...
@@ -420,7 +426,9 @@ func TestSetKeysInsecure(t *testing.T) {
 }
 
 func TestEventsBounded(t *testing.T) {
-	c := newCluster(t, nil, "prod", 2, true, nil)
+	t.Parallel()
+	// Each of the 200 updates waits for a gossip round: 1 ms apart, not 20.
+	c := newCluster(t, nil, "prod", 2, true, func(cfg *Config) { cfg.GossipInterval = time.Millisecond })
 	c.waitAlive([]int{0, 1}, 0, 1)
 	// Nobody reads pnn 0's events, as in ctdbd.
 	for gen := uint64(1); gen <= 200; gen++ {

@@ -42,7 +42,10 @@ type wire struct {
 	b        []byte
 }
 
+// newTestNet makes a network for t. Call it from t's goroutine before any
+// node starts: its cleanup waits for the goroutines t started.
 func newTestNet(t *testing.T) *testNet {
+	labelTest(t)
 	n := &testNet{done: make(chan struct{}), group: make(map[string]int), byAddr: make(map[string]*testTransport)}
 	t.Cleanup(func() {
 		// memberlist's Shutdown does not wait for a probe or gossip round
