@@ -120,37 +120,52 @@ func (d *Daemon) setupCluster() error {
 	if err != nil {
 		return err
 	}
-	d.mem.Handle(recoverd.KindLease, d.onLeaseRequest)
-	d.mem.Handle(recoverd.KindGrant, func(_ context.Context, from int, b []byte) ([]byte, error) {
-		var g recoverd.LeaseGrant
-		if err := json.Unmarshal(b, &g); err != nil {
-			return nil, err
-		}
+	handle(d.mem, recoverd.KindLease, d.onLease)
+	handle(d.mem, recoverd.KindGrant, func(_ context.Context, from int, g recoverd.LeaseGrant) (none, error) {
 		d.lease.Grant(from, g)
-		return nil, nil
+		return none{}, nil
 	})
-	d.mem.Handle(recoverd.KindState, func(_ context.Context, _ int, b []byte) ([]byte, error) {
-		var st recoverd.NodeState
-		if err := json.Unmarshal(b, &st); err != nil {
-			return nil, err
-		}
-		d.rec.UpdateState(st)
-		return nil, nil
-	})
+	handle(d.mem, recoverd.KindState, d.onState)
 	d.mem.Handle(recoverd.KindTake, d.onOrder(recoverd.KindTake))
 	d.mem.Handle(recoverd.KindRelease, d.onOrder(recoverd.KindRelease))
-	d.mem.Handle(recoverd.KindIPReallocated, func(ctx context.Context, _ int, _ []byte) ([]byte, error) {
+	d.mem.Handle(recoverd.KindIPReallocated, func(ctx context.Context, from int, _ []byte) ([]byte, error) {
+		if leader, _ := d.rec.Leader(); from != leader {
+			return nil, fmt.Errorf("ipreallocated from node %d, which does not lead", from)
+		}
 		d.ipreallocated(ctx)
 		return nil, nil
 	})
-	d.mem.Handle(recoverd.KindTrigger, func(_ context.Context, from int, b []byte) ([]byte, error) {
-		var t recoverd.Trigger
-		_ = json.Unmarshal(b, &t)
+	handle(d.mem, recoverd.KindTrigger, func(_ context.Context, from int, t recoverd.Trigger) (none, error) {
 		d.rec.Trigger(fmt.Sprintf("node %d: %s", from, t.Reason))
-		return nil, nil
+		return none{}, nil
 	})
 	d.setupPeers()
 	return nil
+}
+
+// onLease answers a lease request on the leader. It speaks for its
+// sender only: the PNN inside must be the node the message came from
+// (member binds that to the sender's address), or a node could renew for
+// another and, say, fake the majority a fence needs.
+func (d *Daemon) onLease(_ context.Context, from int, req recoverd.LeaseRequest) (none, error) {
+	if req.PNN != from {
+		return none{}, fmt.Errorf("lease request from node %d for node %d", from, req.PNN)
+	}
+	if g, ok := d.rec.HandleLease(req); ok {
+		return none{}, send(d.mem, from, recoverd.KindGrant, g, false)
+	}
+	return none{}, nil
+}
+
+// onState records a node's state report on the leader; as onLease, only
+// from the node it describes (a node reporting for another could make
+// the leader give away addresses that node still holds).
+func (d *Daemon) onState(_ context.Context, from int, st recoverd.NodeState) (none, error) {
+	if st.PNN != from {
+		return none{}, fmt.Errorf("state report from node %d for node %d", from, st.PNN)
+	}
+	d.rec.UpdateState(st)
+	return none{}, nil
 }
 
 // sendLeaseRequest sends this node's lease request to its leader; this
@@ -162,21 +177,7 @@ func (d *Daemon) sendLeaseRequest(leader int, req recoverd.LeaseRequest) error {
 		}
 		return nil
 	}
-	b, _ := json.Marshal(req)
-	return d.mem.Send(leader, recoverd.KindLease, b, false)
-}
-
-func (d *Daemon) onLeaseRequest(_ context.Context, from int, b []byte) ([]byte, error) {
-	var req recoverd.LeaseRequest
-	if err := json.Unmarshal(b, &req); err != nil {
-		return nil, err
-	}
-	g, ok := d.rec.HandleLease(req)
-	if !ok {
-		return nil, nil
-	}
-	out, _ := json.Marshal(g)
-	return nil, d.mem.Send(from, recoverd.KindGrant, out, false)
+	return send(d.mem, leader, recoverd.KindLease, req, false)
 }
 
 // ipreallocated runs the ipreallocated event after a takeover run.
@@ -267,8 +268,7 @@ func (d *Daemon) sendState(leader int, st recoverd.NodeState) bool {
 		d.rec.UpdateState(st)
 		return true
 	}
-	b, _ := json.Marshal(st)
-	if err := d.mem.Send(leader, recoverd.KindState, b, true); err != nil {
+	if err := send(d.mem, leader, recoverd.KindState, st, true); err != nil {
 		d.log.Debug("sending state to leader", "leader", leader, "err", err)
 		return false
 	}

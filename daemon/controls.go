@@ -17,6 +17,11 @@ import (
 
 // Handle serves one control (control.Handler).
 func (d *Daemon) Handle(ctx context.Context, req control.Request) control.Response {
+	if !d.running.Load() {
+		// The socket opens only once every part is built; this is for
+		// a caller that comes too early (or after the end).
+		return fail(1, "ctdbd is not running (starting or stopping)")
+	}
 	if req.Target != control.ThisNode && req.Target != d.pnn {
 		if !slices.ContainsFunc(d.conf.Nodes, func(n config.Node) bool { return n.PNN == req.Target && !n.Deleted }) {
 			return fail(1, "node %d does not exist", req.Target)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -53,6 +54,8 @@ type Daemon struct {
 	store *state.Store
 	k     kernel
 	ev    events
+	// running is set once Run has built every part (Reload needs them).
+	running atomic.Bool
 	// firstMonitor is the wait before the first monitor run; 0 means
 	// CTDB's 2 s (tests shorten it).
 	firstMonitor time.Duration

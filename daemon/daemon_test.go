@@ -21,7 +21,7 @@ import (
 
 // oneNode starts a one-node daemon on a fake kernel and a mock network,
 // with a monitor script that fails while the file it returns exists.
-func oneNode(t *testing.T) (*Daemon, *netif.Fake, string, context.CancelFunc, func() error) {
+func oneNode(t testing.TB) (*Daemon, *netif.Fake, string, context.CancelFunc, func() error) {
 	t.Helper()
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "etc")
@@ -71,7 +71,7 @@ func oneNode(t *testing.T) (*Daemon, *netif.Fake, string, context.CancelFunc, fu
 }
 
 // eventually polls cond for up to 15 s.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 
 	"github.com/ctdb-go/ctdb-go/daemon/control"
@@ -56,4 +58,32 @@ func (d *Daemon) reloadIPs(ctx context.Context) control.Response {
 		return control.Response{Notice: "takeover run not confirmed: " + err.Error()}
 	}
 	return ok(nil)
+}
+
+// Reload rereads what can change without a restart, as on SIGHUP: the
+// gossip keys (a key being rotated) and public_addresses (as ctdb
+// reloadips). Nothing else moves: addresses that stay configured stay
+// where they are.
+func (d *Daemon) Reload(ctx context.Context) error {
+	if !d.running.Load() {
+		return errors.New("ctdbd is still starting: nothing reloaded")
+	}
+	var errs []error
+	keys, err := d.conf.ReloadGossipKeys()
+	switch {
+	case err != nil:
+		errs = append(errs, fmt.Errorf("gossip keys: %w", err))
+	case len(keys) > 0:
+		if err := d.mem.SetKeys(keys[0], keys[1:]...); err != nil {
+			errs = append(errs, fmt.Errorf("installing gossip keys: %w", err))
+		} else {
+			d.log.Info("gossip keys reloaded", "keys", len(keys))
+		}
+	}
+	if r := d.reloadIPs(ctx); r.ExitCode != 0 {
+		errs = append(errs, fmt.Errorf("public addresses: %s", r.Error))
+	} else if r.Notice != "" {
+		d.log.Warn("public addresses reloaded", "notice", r.Notice)
+	}
+	return errors.Join(errs...)
 }

@@ -69,6 +69,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	tableDone := make(chan error, 1)
 	go func() { tableDone <- d.table.Run(tableCtx) }()
 	defer func() { stopTable(); <-tableDone }()
+	d.running.Store(true)
+	defer d.running.Store(false)
 
 	// Everything below stops when run is cancelled; ctx ending starts
 	// the shutdown sequence first.

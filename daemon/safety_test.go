@@ -106,3 +106,23 @@ func TestSetVarApplies(t *testing.T) {
 		t.Errorf("ProbeIntervalMs = %d after a refused setvar, want 200", v)
 	}
 }
+
+// TestReportsSpeakForTheirSender: a lease request or a state report that
+// names another node than the one it came from is refused.
+func TestReportsSpeakForTheirSender(t *testing.T) {
+	t.Parallel()
+	d, _, _, _, _ := oneNode(t)
+	eventually(t, "the daemon running", d.running.Load)
+	if _, err := d.onLease(context.Background(), 1, recoverd.LeaseRequest{PNN: 0, Seq: 1}); err == nil {
+		t.Error("a lease request from node 1 for node 0 was served")
+	}
+	eventually(t, "node 0's own report", func() bool { _, ok := d.rec.States()[0]; return ok })
+	before := d.rec.States()[0]
+	forged := before.Version + 1000
+	if _, err := d.onState(context.Background(), 1, recoverd.NodeState{PNN: 0, Boot: before.Boot, Version: forged}); err == nil {
+		t.Error("a state report from node 1 for node 0 was taken")
+	}
+	if after := d.rec.States()[0]; after.Version >= forged {
+		t.Errorf("node 0's state changed to version %d by node 1's report", after.Version)
+	}
+}

@@ -21,10 +21,7 @@ func (r *Recoverd) RunNow(ctx context.Context) error {
 	r.waiters = append(r.waiters, w)
 	r.runAt = r.now()
 	r.mu.Unlock()
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
+	r.wake()
 	select {
 	case <-w:
 		return nil
@@ -98,10 +95,7 @@ func (r *Recoverd) MoveIP(ctx context.Context, a netip.Addr, to int) error {
 	r.moves[a] = w
 	r.runAt = r.now()
 	r.mu.Unlock()
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
+	r.wake()
 	select {
 	case err := <-w.done:
 		return err

@@ -14,7 +14,7 @@ const fenceRetry = 2 * time.Second
 // fence runs the fence step for a node and records the result, if the
 // node has not been seen alive since: loss is the loss it was started for.
 func (r *Recoverd) fence(ctx context.Context, pnn int, loss uint64) {
-	timeout := time.Duration(r.tunable("FenceTimeout", 60)) * time.Second
+	timeout := r.cfg.Tunables.FenceTimeout()
 	fctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	r.log.Warn("fencing node", "pnn", pnn)
@@ -46,10 +46,7 @@ func (r *Recoverd) fence(ctx context.Context, pnn int, loss uint64) {
 	r.runAt = r.now()
 	r.mu.Unlock()
 	r.log.Warn("node fenced; moving its addresses", "pnn", pnn)
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
+	r.wake()
 }
 
 // forgetFencingLocked clears fencing state for nodes that are reachable.

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ctdb-go/ctdb-go/daemon/config"
 )
 
 // memStore is a GenerationStore in memory that records every write.
@@ -143,7 +145,9 @@ func TestSafeTimeUsesGrantedLease(t *testing.T) {
 	if got := f.counts(); got[2] == 0 {
 		t.Fatalf("node 2 holds nothing: %v", got)
 	}
-	tun["LeaseTime"] = 2
+	if _, err := r.cfg.Tunables.(*config.Tunables).Set("LeaseTime", 2); err != nil {
+		t.Fatal(err)
+	}
 	cut := now.Now()
 	f.mu.Lock()
 	f.alive[2] = false

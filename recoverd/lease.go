@@ -45,10 +45,7 @@ func (r *Recoverd) HandleLease(req LeaseRequest) (LeaseGrant, bool) {
 		// node back from a lapse): place addresses now, not at the next
 		// RecoverInterval.
 		r.runAt = now
-		select {
-		case r.kick <- struct{}{}:
-		default:
-		}
+		r.wake()
 	}
 	if end := now.Add(lt); end.After(r.grantEnd[req.PNN]) {
 		r.grantEnd[req.PNN] = end
@@ -99,10 +96,7 @@ func (r *Recoverd) UpdateState(st NodeState) {
 	}
 	r.mu.Unlock()
 	if changed {
-		select {
-		case r.kick <- struct{}{}:
-		default:
-		}
+		r.wake()
 	}
 }
 

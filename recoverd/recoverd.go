@@ -52,9 +52,23 @@ type Transport interface {
 // channel closed when the lock is lost, and a release function.
 type Lock func(ctx context.Context) (lost <-chan struct{}, release func() error, err error)
 
-// Tunables gives current tunable values by CTDB name.
+// Tunables are the tunables recoverd reads (config.Tunables); each is
+// read where it is used, so ctdb setvar applies at once.
 type Tunables interface {
-	Get(name string) (uint32, bool)
+	LeaseTime() time.Duration
+	LeaseRenewInterval() time.Duration
+	RecoverInterval() time.Duration
+	TakeoverTimeout() time.Duration
+	TakeoverParallelism() int
+	IPAllocAlgorithm() int
+	NoIPTakeover() bool
+	NoIPFailback() bool
+	EnableBans() bool
+	RecoveryGracePeriod() time.Duration
+	RecoveryBanPeriod() time.Duration
+	FenceTimeout() time.Duration
+	FenceDelay() time.Duration
+	FenceStartupGrace() time.Duration
 }
 
 // GenerationStore keeps the generation across restarts.
@@ -263,17 +277,8 @@ func (r *Recoverd) HighestGeneration() uint64 {
 	return r.maxSeen
 }
 
-func (r *Recoverd) tunable(name string, def uint32) uint32 {
-	if v, ok := r.cfg.Tunables.Get(name); ok {
-		return v
-	}
-	return def
-}
-
 // LeaseTime is the lease length granted to nodes.
-func (r *Recoverd) LeaseTime() time.Duration {
-	return time.Duration(r.tunable("LeaseTime", 2)) * time.Second
-}
+func (r *Recoverd) LeaseTime() time.Duration { return r.cfg.Tunables.LeaseTime() }
 
 // leaseTimeLocked is LeaseTime; the name says it is safe under r.mu
 // (Tunables has its own lock).
@@ -296,6 +301,15 @@ func (r *Recoverd) Run(ctx context.Context) error {
 	}
 }
 
+// wake makes Run look again now (a run may be due); it never blocks, and
+// may be called with r.mu held.
+func (r *Recoverd) wake() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
 // Trigger asks for a takeover run soon (on the leader; ignored elsewhere).
 func (r *Recoverd) Trigger(reason string) {
 	r.mu.Lock()
@@ -304,10 +318,7 @@ func (r *Recoverd) Trigger(reason string) {
 		r.runAt = r.now()
 	}
 	r.mu.Unlock()
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
+	r.wake()
 }
 
 // Status is the leader's view for `ctdb status`.

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ctdb-go/ctdb-go/daemon/config"
+
 	"github.com/ctdb-go/ctdb-go/ipalloc"
 )
 
@@ -136,9 +138,21 @@ func (c *fakeClock) Add(d time.Duration) time.Time { return c.Now().Add(d) }
 func (c *fakeClock) Sub(t time.Time) time.Duration { return c.Now().Sub(t) }
 func (c *fakeClock) Before(t time.Time) bool       { return c.Now().Before(t) }
 
+// mapTunables are tunables by name; the rest keep their defaults.
 type mapTunables map[string]uint32
 
-func (m mapTunables) Get(n string) (uint32, bool) { v, ok := m[n]; return v, ok }
+// tunables returns config.Tunables with m's values set; a tunable the
+// test changes later goes through set.
+func (m mapTunables) tunables(t *testing.T) *config.Tunables {
+	t.Helper()
+	tun := config.DefaultTunables()
+	for n, v := range m {
+		if _, err := tun.Set(n, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tun
+}
 
 // roundRobin is a stand-in allocator: keep current holders that can host,
 // place the rest on the least loaded node that can host.
@@ -195,7 +209,7 @@ func newTestLeaderWith(t *testing.T, nodes int, tun mapTunables, store Generatio
 	}
 	r, err := New(Config{
 		PNN: 0, Nodes: pnns, Quorum: true, Transport: f,
-		Tunables: tun, Allocate: roundRobin, Store: store,
+		Tunables: tun.tunables(t), Allocate: roundRobin, Store: store,
 		Now: now.Now,
 	})
 	if err != nil {
@@ -406,7 +420,7 @@ func TestSilentLeaderStartsElection(t *testing.T) {
 		leaseEnd: map[int]time.Time{}, unavail: map[int]bool{}, now: now}
 	tr := &leaderPeers{fakeCluster: f, leader: 0}
 	r, err := New(Config{PNN: 1, Nodes: []int{0, 1, 2}, Quorum: true, Transport: tr,
-		Tunables: mapTunables{}, Allocate: roundRobin, Now: now.Now})
+		Tunables: config.DefaultTunables(), Allocate: roundRobin, Now: now.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,15 +40,12 @@ func (r *Recoverd) maybeRun(ctx context.Context) {
 		r.mu.Unlock()
 		go func() {
 			time.Sleep(wait)
-			select {
-			case r.kick <- struct{}{}:
-			default:
-			}
+			r.wake()
 		}()
 		return
 	}
 	r.lastStart = now
-	interval := time.Duration(r.tunable("RecoverInterval", 1)) * time.Second
+	interval := r.cfg.Tunables.RecoverInterval()
 	r.runAt = now.Add(interval)
 	start := time.Now()
 	d := Decide(r.viewLocked(), now)
@@ -105,12 +102,12 @@ func (r *Recoverd) viewLocked() View {
 		FailoverDisabled:  r.cfg.FailoverDisabled,
 		Fence:             r.cfg.Fence != nil,
 		Quorum:            r.cfg.Quorum,
-		Algorithm:         ipalloc.Algorithm(r.tunable("IPAllocAlgorithm", 2)),
-		NoIPTakeover:      r.tunable("NoIPTakeover", 0) != 0,
-		NoIPFailback:      r.tunable("NoIPFailback", 0) != 0,
-		RenewInterval:     time.Duration(r.tunable("LeaseRenewIntervalMs", 250)) * time.Millisecond,
-		FenceDelay:        time.Duration(r.tunable("FenceDelayMs", 2000)) * time.Millisecond,
-		FenceStartupGrace: time.Duration(r.tunable("FenceStartupGrace", 10)) * time.Second,
+		Algorithm:         ipalloc.Algorithm(r.cfg.Tunables.IPAllocAlgorithm()),
+		NoIPTakeover:      r.cfg.Tunables.NoIPTakeover(),
+		NoIPFailback:      r.cfg.Tunables.NoIPFailback(),
+		RenewInterval:     r.cfg.Tunables.LeaseRenewInterval(),
+		FenceDelay:        r.cfg.Tunables.FenceDelay(),
+		FenceStartupGrace: r.cfg.Tunables.FenceStartupGrace(),
 		Allocate:          r.cfg.Allocate,
 	}
 	for pnn, p := range r.peers {
@@ -164,7 +161,7 @@ func (r *Recoverd) applyLocked(ctx context.Context, d Decision) {
 // probe's wait, the scripts), so many run at once: TakeoverParallelism
 // per node, since each node does its own part.
 func (r *Recoverd) launch(ctx context.Context, ops []Op, gen uint64, start time.Time) {
-	par := int(r.tunable("TakeoverParallelism", 8))
+	par := r.cfg.Tunables.TakeoverParallelism()
 	if par < 1 {
 		par = 1
 	}
@@ -235,7 +232,7 @@ func (r *Recoverd) execute(ctx context.Context, o Op, gen uint64) bool {
 		delete(r.inflightTo, o.Addr)
 		r.mu.Unlock()
 	}()
-	timeout := time.Duration(r.tunable("TakeoverTimeout", 9)) * time.Second
+	timeout := r.cfg.Tunables.TakeoverTimeout()
 	for _, pnn := range o.Release {
 		rep, err := r.order(ctx, pnn, KindRelease, o.Addr, o.Take, gen, timeout)
 		var oe *orderError
@@ -342,10 +339,10 @@ func (r *Recoverd) order(ctx context.Context, pnn int, kind string, a netip.Addr
 // failed counts a failed order against a node; two within
 // RecoveryGracePeriod ban it for RecoveryBanPeriod (EnableBans).
 func (r *Recoverd) failed(ctx context.Context, pnn int) {
-	if r.cfg.Ban == nil || r.tunable("EnableBans", 1) == 0 {
+	if r.cfg.Ban == nil || !r.cfg.Tunables.EnableBans() {
 		return
 	}
-	grace := time.Duration(r.tunable("RecoveryGracePeriod", 120)) * time.Second
+	grace := r.cfg.Tunables.RecoveryGracePeriod()
 	now := r.now()
 	r.mu.Lock()
 	f := slices.DeleteFunc(r.failures[pnn], func(t time.Time) bool { return now.Sub(t) > grace })
@@ -367,7 +364,7 @@ func (r *Recoverd) failed(ctx context.Context, pnn int) {
 		return
 	}
 	if ban {
-		period := time.Duration(r.tunable("RecoveryBanPeriod", 300)) * time.Second
+		period := r.cfg.Tunables.RecoveryBanPeriod()
 		r.log.Error("banning node after repeated takeover failures", "pnn", pnn, "period", period)
 		if err := r.cfg.Ban(ctx, pnn, period); err != nil {
 			r.log.Warn("banning node", "pnn", pnn, "err", err)

@@ -660,19 +660,7 @@ func TestBedPartition(t *testing.T) {
 	}
 	t.Run("healed", func(t *testing.T) {
 		check(t, map[int]int{})
-		h, err := b.Netlink(b.SwitchNS())
-		if err != nil {
-			t.Fatal(err)
-		}
-		links, err := h.LinkList()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range links {
-			if strings.HasPrefix(l.Attrs().Name, "br-part") {
-				t.Errorf("%s left after Heal", l.Attrs().Name)
-			}
-		}
+		noPartitionBridges(t, b)
 	})
 	assertRootClean(t, "after partition probes")
 }
@@ -1040,19 +1028,26 @@ func TestBedFullPartition(t *testing.T) {
 	}
 	t.Run("healed", func(t *testing.T) {
 		check(t, map[int]int{}, 0)
-		h, err := b.Netlink(b.SwitchNS())
-		if err != nil {
-			t.Fatal(err)
-		}
-		links, err := h.LinkList()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range links {
-			if n := l.Attrs().Name; strings.HasPrefix(n, "br-part") || strings.HasPrefix(n, "br-pubpart") {
-				t.Errorf("%s left after Heal", n)
-			}
-		}
+		noPartitionBridges(t, b)
 	})
 	assertRootClean(t, "after full partition probes")
+}
+
+// noPartitionBridges fails t if a partition's bridge is left in the
+// switch namespace.
+func noPartitionBridges(t *testing.T, b *bed.Bed) {
+	t.Helper()
+	h, err := b.Netlink(b.SwitchNS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	links, err := h.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range links {
+		if n := l.Attrs().Name; strings.HasPrefix(n, "br-part") || strings.HasPrefix(n, "br-pubpart") {
+			t.Errorf("%s left after Heal", n)
+		}
+	}
 }

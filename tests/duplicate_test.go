@@ -113,7 +113,7 @@ func TestDuplicateResolved(t *testing.T) {
 			t.Errorf("ctdb status on node %d: %s, want at least 1", i, m[0])
 		}
 	}
-	if l := b.Logs(leader); !strings.Contains(l, "not given it") || !strings.Contains(l, ip.Addr().String()) {
+	if l := b.Logs(leader); !strings.Contains(l, "on more than one node") || !strings.Contains(l, ip.Addr().String()) {
 		t.Errorf("the leader's log does not report the duplicate of %s; it ends:\n%s", ip.Addr(), b.LogTail(leader, 30))
 	}
 	if l := b.Logs(stranger); !strings.Contains(l, "released address") {

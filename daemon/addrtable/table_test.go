@@ -112,6 +112,7 @@ type bed struct {
 	ev    *events
 	lease *fakeLease
 	tr    *transcript
+	stop  func() // ends Run and waits for it; idempotent
 }
 
 var (
@@ -144,7 +145,8 @@ func newBed(t *testing.T) *bed {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { tab.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	b.stop = func() { cancel(); <-done }
+	t.Cleanup(b.stop)
 	return b
 }
 
@@ -367,32 +369,17 @@ func TestOneOperationPerAddress(t *testing.T) {
 // TestStoppedTableRefuses: after Run returns, calls fail and nothing
 // outlives it.
 func TestStoppedTableRefuses(t *testing.T) {
-	tr := &transcript{}
-	f := netif.NewFake()
-	f.AddLink("eth1", true)
-	l := &fakeLease{chg: make(chan struct{}, 1)}
-	l.set(time.Now().Add(2500*time.Millisecond), 1)
-	tab, err := New(Config{Kernel: &kernel{Fake: f, tr: tr}, Events: &events{tr: tr}, Lease: l,
-		Public: []config.PublicAddress{{Prefix: netip.MustParsePrefix("198.18.1.1/24"), Ifaces: []string{"eth1"}}},
-		Links:  map[string]bool{"eth1": true}})
-	if err != nil {
+	b := newBed(t)
+	if err := b.t.Take(context.Background(), ip1); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { tab.Run(ctx); close(done) }()
-	if err := tab.Take(context.Background(), ip1); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	<-done
-	tr.take()
-	if err := tab.Take(context.Background(), ip2); err == nil {
+	b.stop()
+	if err := b.t.Take(context.Background(), ip2); err == nil {
 		t.Error("Take after Run returned succeeded")
 	}
-	before := len(f.Transcript())
+	before := len(b.k.Transcript())
 	time.Sleep(announceRepeat + 200*time.Millisecond)
-	if got := f.Transcript(); len(got) != before {
+	if got := b.k.Transcript(); len(got) != before {
 		t.Errorf("kernel calls after Run returned: %q", got[before:])
 	}
 }

@@ -291,6 +291,21 @@ func (c *Config) ReloadPublicAddresses() ([]PublicAddress, error) {
 	return addrs, nil
 }
 
+// ReloadGossipKeys reads the gossip key file again (a key being rotated:
+// see GossipKeys); nil, nil when the cluster runs without one.
+func (c *Config) ReloadGossipKeys() ([][]byte, error) {
+	path := c.Conf.Cluster.GossipKeyFile
+	if path == "" {
+		return nil, nil
+	}
+	var p problems
+	keys := readGossipKeys(path, filepath.Join(c.Dir, "ctdb.conf"), 0, &p)
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
 // reservedAddrs is the live nodes' private addresses, which no public
 // address may be, each with what it is.
 func (c *Config) reservedAddrs() map[netip.Addr]string {

@@ -378,6 +378,12 @@ func (t *Tunables) GossipInterval() time.Duration { return t.millis("GossipInter
 // FenceTimeout is the limit of one fence event.
 func (t *Tunables) FenceTimeout() time.Duration { return t.seconds("FenceTimeout") }
 
+// FenceDelay is FenceDelayMs.
+func (t *Tunables) FenceDelay() time.Duration { return t.millis("FenceDelayMs") }
+
+// FenceStartupGrace is FenceStartupGrace.
+func (t *Tunables) FenceStartupGrace() time.Duration { return t.seconds("FenceStartupGrace") }
+
 // TakeIPProbeTimeout is how long a new holder probes for an old one.
 func (t *Tunables) TakeIPProbeTimeout() time.Duration { return t.millis("TakeIPProbeTimeoutMs") }
 

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/ctdb-go/ctdb-go/daemon"
@@ -81,12 +82,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	logger, closeLog, err := setupLogging(conf.Conf.Logging, stderr)
+	logger, logFile, err := setupLogging(conf.Conf.Logging, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "ctdbd: %v\n", err)
 		return 1
 	}
-	defer closeLog()
+	defer logFile.Close()
 	for _, w := range conf.Warnings {
 		logger.Warn(w.Error())
 	}
@@ -99,6 +100,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// SIGHUP reloads (a logrotate postrotate, a keepalived habit): it
+	// reopens the log file, rereads the gossip keys and public_addresses,
+	// and moves nothing that stays configured. It never stops ctdbd.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := logFile.Reopen(); err != nil {
+					logger.Error("reopening the log file", "err", err)
+				}
+				logger.Info("SIGHUP: reloading")
+				if err := d.Reload(ctx); err != nil {
+					logger.Error("reload after SIGHUP", "err", err)
+				}
+			}
+		}
+	}()
 	logger.Info("ctdbd starting", "version", version, "pnn", d.PNN(), "config_dir", *configDir)
 	if err := d.Run(ctx); err != nil {
 		logger.Error("ctdbd stopped", "err", err)
@@ -147,20 +170,63 @@ func checkConfig(dir string, stdout, stderr io.Writer) int {
 
 // setupLogging follows [logging]: location "file:PATH", "stderr" or
 // "syslog…" (written to stderr, for journald to collect).
-func setupLogging(l config.Logging, stderr io.Writer) (*slog.Logger, func(), error) {
-	w := stderr
-	closeFn := func() {}
+func setupLogging(l config.Logging, stderr io.Writer) (*slog.Logger, *logWriter, error) {
+	w := &logWriter{w: stderr}
 	if path, ok := strings.CutPrefix(l.Location, "file:"); ok {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, nil, fmt.Errorf("creating log directory: %w", err)
 		}
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-		if err != nil {
-			return nil, nil, fmt.Errorf("opening log file: %w", err)
+		w.path = path
+		if err := w.Reopen(); err != nil {
+			return nil, nil, err
 		}
-		w = f
-		closeFn = func() { f.Close() }
 	}
 	h := slog.NewTextHandler(w, &slog.HandlerOptions{Level: l.Level()})
-	return slog.New(h), closeFn, nil
+	return slog.New(h), w, nil
+}
+
+// logWriter is where ctdbd logs: stderr, or a file that Reopen opens
+// again under its name (after logrotate moved it).
+type logWriter struct {
+	path string // "" for stderr
+	// mu guards w and f.
+	mu sync.Mutex
+	w  io.Writer
+	f  *os.File
+}
+
+func (l *logWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// Reopen opens the log file again; a no-op for stderr.
+func (l *logWriter) Reopen() error {
+	if l.path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("opening log file: %w", err)
+	}
+	l.mu.Lock()
+	old := l.f
+	l.w, l.f = f, f
+	l.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	return nil
+}
+
+// Close closes the log file, if there is one.
+func (l *logWriter) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil {
+		l.f.Close()
+		l.f = nil
+		l.w = io.Discard
+	}
 }

@@ -125,6 +125,13 @@ func (b *Bed) signal(i int, sig syscall.Signal) (*Proc, error) {
 	return p, p.Signal(sig)
 }
 
+// Signal sends sig to node i's ctdbd (SIGHUP to reload, say) and does
+// not wait.
+func (b *Bed) Signal(i int, sig syscall.Signal) error {
+	_, err := b.signal(i, sig)
+	return err
+}
+
 // Kill SIGKILLs node i's ctdbd and waits until it is gone.
 func (b *Bed) Kill(i int) error {
 	p, err := b.signal(i, syscall.SIGKILL)
@@ -574,19 +581,27 @@ func (b *Bed) Partition(groups ...[]int) error {
 	b.partition = true
 	b.mu.Unlock()
 	for k, g := range groups {
-		name := fmt.Sprintf("br-part%d", k)
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
-		if err := h.LinkAdd(br); err != nil {
-			return fmt.Errorf("bed: partition: adding %s: %w", name, err)
+		if err := b.bridgePorts(h, fmt.Sprintf("br-part%d", k), g, privPort); err != nil {
+			return err
 		}
-		// A new bridge has STP off; with STP off a port forwards at once.
-		if err := h.LinkSetUp(br); err != nil {
-			return fmt.Errorf("bed: partition: %s up: %w", name, err)
-		}
-		for _, i := range g {
-			if err := b.setMaster(privPort(i), br); err != nil {
-				return err
-			}
+	}
+	return nil
+}
+
+// bridgePorts makes a bridge in the switch namespace and moves the given
+// nodes' ports (privPort or pubPort) onto it. A new bridge has STP off;
+// with STP off a port forwards at once.
+func (b *Bed) bridgePorts(h *netlink.Handle, name string, nodes []int, port func(int) string) error {
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
+	if err := h.LinkAdd(br); err != nil {
+		return fmt.Errorf("bed: partition: adding %s: %w", name, err)
+	}
+	if err := h.LinkSetUp(br); err != nil {
+		return fmt.Errorf("bed: partition: %s up: %w", name, err)
+	}
+	for _, i := range nodes {
+		if err := b.setMaster(port(i), br); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -620,18 +635,8 @@ func (b *Bed) FullPartition(groups ...[]int) error {
 		if k == keep {
 			continue
 		}
-		name := fmt.Sprintf("br-pubpart%d", k)
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
-		if err := h.LinkAdd(br); err != nil {
-			return fmt.Errorf("bed: partition: adding %s: %w", name, err)
-		}
-		if err := h.LinkSetUp(br); err != nil {
-			return fmt.Errorf("bed: partition: %s up: %w", name, err)
-		}
-		for _, i := range g {
-			if err := b.setMaster(pubPort(i), br); err != nil {
-				return err
-			}
+		if err := b.bridgePorts(h, fmt.Sprintf("br-pubpart%d", k), g, pubPort); err != nil {
+			return err
 		}
 	}
 	if keep >= 0 {
@@ -649,18 +654,8 @@ func (b *Bed) FullPartition(groups ...[]int) error {
 			}
 		}
 		if len(rest) > 0 {
-			name := "br-pubpart-rest"
-			br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
-			if err := h.LinkAdd(br); err != nil {
-				return fmt.Errorf("bed: partition: adding %s: %w", name, err)
-			}
-			if err := h.LinkSetUp(br); err != nil {
-				return fmt.Errorf("bed: partition: %s up: %w", name, err)
-			}
-			for _, i := range rest {
-				if err := b.setMaster(pubPort(i), br); err != nil {
-					return err
-				}
+			if err := b.bridgePorts(h, "br-pubpart-rest", rest, pubPort); err != nil {
+				return err
 			}
 		}
 	}
