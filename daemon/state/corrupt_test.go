@@ -355,3 +355,30 @@ func TestFreelistBomb(t *testing.T) {
 		t.Error("the damaged file was not moved aside")
 	}
 }
+
+// TestLoopingPages: files a bbolt cursor would walk for ever (its stack
+// growing until memory runs out), found by TestRandomDamage and kept:
+// inline-page-flags.db has an inline bucket whose page has neither the
+// branch nor the leaf flag, which a cursor takes for a branch page whose
+// first child is itself.
+func TestLoopingPages(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("testdata", "inline-page-flags.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), FileName)
+	if err := os.WriteFile(path, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkFormat(path); err == nil {
+		t.Fatal("checkFormat accepts an inline page that is neither branch nor leaf")
+	}
+	s, err := OpenOptions(path, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.MovedAside() == "" {
+		t.Error("the file was not moved aside")
+	}
+}

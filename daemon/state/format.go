@@ -53,7 +53,7 @@ func checkFormat(path string) error {
 		return fmt.Errorf("meta says %d pages, the file has %d", best.pgid, size/ps)
 	}
 	if best.freelist == boltNoFreelist {
-		return nil
+		return walkTree(b, *best)
 	}
 	off := best.freelist * ps
 	if best.freelist >= best.pgid || off+boltPageHeader > size {
@@ -78,12 +78,132 @@ func checkFormat(path string) error {
 	if overflow > size/ps || count > (end-start)/8 || off+end > size+ps {
 		return fmt.Errorf("freelist claims %d pages in %d bytes", count, end)
 	}
+	return walkTree(b, *best)
+}
+
+// walkTree walks the B+tree of buckets from the meta's root the way a
+// bbolt cursor would, with bounds: every page once (a page reached twice
+// makes bbolt's cursor loop, growing its stack until memory runs out:
+// measured), no deeper than maxTreeDepth, every element inside its page,
+// every child inside the file.
+func walkTree(b []byte, m boltMeta) error {
+	w := treeWalker{b: b, ps: uint64(m.pageSize), pages: m.pgid, seen: map[uint64]bool{}}
+	return w.page(m.root, 0)
+}
+
+// maxTreeDepth bounds the nesting of pages and buckets; state.db has a
+// few small buckets, so a real file is two or three deep.
+const maxTreeDepth = 32
+
+// bbolt page and element flags.
+const (
+	boltBranchFlag = 0x01
+	boltLeafFlag   = 0x02
+	boltBucketLeaf = 0x01 // a leaf element that is a bucket
+	boltElemSize   = 16   // branch and leaf elements alike
+)
+
+type treeWalker struct {
+	b     []byte
+	ps    uint64
+	pages uint64 // the meta's high-water mark
+	seen  map[uint64]bool
+}
+
+// page checks page id and what hangs below it.
+func (w *treeWalker) page(id uint64, depth int) error {
+	if depth > maxTreeDepth {
+		return fmt.Errorf("tree deeper than %d", maxTreeDepth)
+	}
+	if id < 2 || id >= w.pages {
+		return fmt.Errorf("page %d is outside the file's %d pages", id, w.pages)
+	}
+	off := id * w.ps
+	if off+boltPageHeader > uint64(len(w.b)) {
+		return fmt.Errorf("page %d is past the end of the file", id)
+	}
+	overflow := uint64(binary.LittleEndian.Uint32(w.b[off+12:]))
+	if overflow >= w.pages || id+overflow >= w.pages || off+(overflow+1)*w.ps > uint64(len(w.b)) {
+		return fmt.Errorf("page %d overflows past the file", id)
+	}
+	for i := id; i <= id+overflow; i++ {
+		if w.seen[i] {
+			return fmt.Errorf("page %d is reached twice", i)
+		}
+		w.seen[i] = true
+	}
+	if got := binary.LittleEndian.Uint64(w.b[off:]); got != id {
+		return fmt.Errorf("page %d says it is page %d", id, got)
+	}
+	return w.elements(w.b[off:off+(overflow+1)*w.ps], fmt.Sprintf("page %d", id), depth)
+}
+
+// elements checks the branch or leaf page p (a file page, or an inline
+// bucket's page, which holds only leaf elements).
+func (w *treeWalker) elements(p []byte, name string, depth int) error {
+	if len(p) < boltPageHeader {
+		return fmt.Errorf("%s: shorter than a page header", name)
+	}
+	flags := binary.LittleEndian.Uint16(p[8:])
+	count := uint64(binary.LittleEndian.Uint16(p[10:]))
+	if boltPageHeader+count*boltElemSize > uint64(len(p)) {
+		return fmt.Errorf("%s: %d elements do not fit", name, count)
+	}
+	if flags != boltBranchFlag && flags != boltLeafFlag {
+		// bbolt's cursor takes any page without the leaf bit for a branch.
+		return fmt.Errorf("%s: not a branch or leaf page (flags %#x)", name, flags)
+	}
+	if flags == boltBranchFlag && count == 0 {
+		// bbolt never writes one, and its cursor descends into element 0
+		// of a branch page whatever the count says.
+		return fmt.Errorf("%s: a branch page without elements", name)
+	}
+	for i := range count {
+		at := boltPageHeader + i*boltElemSize
+		e := p[at:]
+		switch flags {
+		case boltBranchFlag:
+			pos, ksize := uint64(binary.LittleEndian.Uint32(e[0:])), uint64(binary.LittleEndian.Uint32(e[4:]))
+			if at+pos+ksize > uint64(len(p)) {
+				return fmt.Errorf("%s: element %d's key is outside the page", name, i)
+			}
+			if err := w.page(binary.LittleEndian.Uint64(e[8:]), depth+1); err != nil {
+				return err
+			}
+		case boltLeafFlag:
+			ef := binary.LittleEndian.Uint32(e[0:])
+			pos := uint64(binary.LittleEndian.Uint32(e[4:]))
+			ksize := uint64(binary.LittleEndian.Uint32(e[8:]))
+			vsize := uint64(binary.LittleEndian.Uint32(e[12:]))
+			start := at + pos
+			if start+ksize+vsize > uint64(len(p)) {
+				return fmt.Errorf("%s: element %d is outside the page", name, i)
+			}
+			if ef&boltBucketLeaf == 0 {
+				continue
+			}
+			v := p[start+ksize : start+ksize+vsize]
+			if len(v) < 16 {
+				return fmt.Errorf("%s: element %d: a bucket header of %d bytes", name, i, len(v))
+			}
+			if root := binary.LittleEndian.Uint64(v[0:]); root != 0 {
+				if err := w.page(root, depth+1); err != nil {
+					return err
+				}
+			} else if err := w.elements(v[16:], fmt.Sprintf("%s: inline bucket %d", name, i), depth+1); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%s: not a branch or leaf page (flags %#x)", name, flags)
+		}
+	}
 	return nil
 }
 
 // boltMeta is the part of a bbolt meta page checkFormat reads.
 type boltMeta struct {
 	pageSize uint32
+	root     uint64 // the root bucket's page
 	freelist uint64
 	pgid     uint64
 	txid     uint64
@@ -116,6 +236,7 @@ func readBoltMeta(b []byte, i int) (boltMeta, bool) {
 	}
 	meta := boltMeta{
 		pageSize: binary.LittleEndian.Uint32(m[8:]),
+		root:     binary.LittleEndian.Uint64(m[16:]),
 		freelist: binary.LittleEndian.Uint64(m[32:]),
 		pgid:     binary.LittleEndian.Uint64(m[40:]),
 		txid:     binary.LittleEndian.Uint64(m[48:]),
