@@ -522,26 +522,61 @@ func killMarked(id string, leader, self int) (int, error) {
 	killed := 0
 	for round := 0; round < reapEnvRounds; round++ {
 		found := 0
+		var unsure []int
 		err := eachCandidate(leader, func(pid int) {
 			if pid == self || pid == leader {
 				return
 			}
-			if killIfMarked(pid, mark) {
+			switch markedKill(pid, mark) {
+			case killedIt:
 				found++
+			case cannotTell:
+				unsure = append(unsure, pid)
 			}
 		})
 		if err != nil {
 			return killed, err
 		}
+		// A process in the middle of execve shows an empty environment
+		// for a moment (seen under load: a setsid grandchild that was
+		// exec'ing sleep survived the scan). Look at those again, a few
+		// times, before the search ends.
+		for try := 0; try < unsureTries && len(unsure) > 0 && found == 0; try++ {
+			time.Sleep(time.Millisecond)
+			still := unsure[:0]
+			for _, pid := range unsure {
+				switch markedKill(pid, mark) {
+				case killedIt:
+					found++
+				case cannotTell:
+					still = append(still, pid)
+				}
+			}
+			unsure = still
+		}
 		killed += found
 		if found == 0 {
 			return killed, nil
 		}
-		// Killed processes keep their environment until they are gone.
+		// Killed processes keep their environment until they are gone;
+		// and they may have forked meanwhile.
 		time.Sleep(time.Millisecond)
 	}
 	return killed, fmt.Errorf("processes marked %s=%s still found after %d rounds", RunIDEnv, id, reapEnvRounds)
 }
+
+// unsureTries is how often killMarked looks again at a process whose
+// environment it could not read (execve in progress).
+const unsureTries = 5
+
+// markResult is what markedKill did.
+type markResult int
+
+const (
+	notMarked  markResult = iota // gone, or its environment lacks the mark
+	killedIt                     // marked, and sent SIGKILL
+	cannotTell                   // its environment read empty or failed: look again
+)
 
 // maxPIDSpan is the longest run of PIDs tried one by one; past it,
 // reading the /proc directory is cheaper.
@@ -577,11 +612,13 @@ func eachCandidate(leader int, fn func(pid int)) error {
 	return nil
 }
 
-// killIfMarked sends SIGKILL to pid if its environment holds mark.
-func killIfMarked(pid int, mark []byte) bool {
+// markedKill sends SIGKILL to pid if its environment holds mark. An
+// environment that reads empty (or not at all) from a process that is
+// not a kernel thread cannot be told: execve replaces it.
+func markedKill(pid int, mark []byte) markResult {
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err == unix.ESRCH {
-		return false
+		return notMarked
 	}
 	if err == nil {
 		defer unix.Close(pidfd)
@@ -589,13 +626,47 @@ func killIfMarked(pid int, mark []byte) bool {
 		pidfd = -1 // no pidfd_open (Linux < 5.3): plain kill below
 	}
 	env, err := readSmall("/proc/" + strconv.Itoa(pid) + "/environ")
-	if err != nil || !hasVar(env, mark) {
-		return false
+	switch {
+	case errors.Is(err, unix.ESRCH), errors.Is(err, unix.ENOENT):
+		return notMarked
+	case err != nil || len(env) == 0:
+		if kernelThread(pid) {
+			return notMarked
+		}
+		return cannotTell
+	case !hasVar(env, mark):
+		return notMarked
 	}
 	if pidfd >= 0 {
-		return unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0) == nil
+		if unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0) == nil {
+			return killedIt
+		}
+		return notMarked
 	}
-	return syscall.Kill(pid, syscall.SIGKILL) == nil
+	if syscall.Kill(pid, syscall.SIGKILL) == nil {
+		return killedIt
+	}
+	return notMarked
+}
+
+// kernelThread reports whether pid is a kernel thread (PF_KTHREAD in
+// /proc/PID/stat's flags), whose environment is always empty.
+func kernelThread(pid int) bool {
+	b, err := readSmall("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true // gone
+	}
+	// The fields after ") " are: state ppid pgrp session tty_nr tpgid flags.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 7 {
+		return false
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	return err == nil && flags&0x00200000 != 0 // PF_KTHREAD
 }
 
 // hasVar reports whether env, NUL-separated, holds the entry kv (which
