@@ -12,6 +12,24 @@ import (
 // setAdmin sets or clears an admin flag, persists it, and waits for the
 // leader's takeover run, as CTDB's CLI does.
 func (d *Daemon) setAdmin(ctx context.Context, bit nodeflag.Flags, set bool, word string, period time.Duration) control.Response {
+	if notice, changed := d.changeAdmin(ctx, bit, set, word, period); !changed {
+		return control.Response{Notice: notice}
+	}
+	// The leader runs with this node's new state and answers when done.
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := d.reallocateNow(wctx, false, true); err != nil {
+		return control.Response{Notice: "takeover run not confirmed: " + err.Error()}
+	}
+	return ok(nil)
+}
+
+// changeAdmin sets or clears an admin flag and persists it; an inactive
+// node (stopped, banned) drops its addresses itself. It does not wait for
+// the leader: a ban the leader orders must not wait for a takeover run
+// the leader cannot start until the ban is done. changed is false, with a
+// notice, when the flag was already so.
+func (d *Daemon) changeAdmin(ctx context.Context, bit nodeflag.Flags, set bool, word string, period time.Duration) (notice string, changed bool) {
 	d.mu.Lock()
 	has := d.admin&bit != 0
 	if has == set {
@@ -20,7 +38,7 @@ func (d *Daemon) setAdmin(ctx context.Context, bit nodeflag.Flags, set bool, wor
 		if !set {
 			notice = fmt.Sprintf("Node %d is not %s", d.pnn, word)
 		}
-		return control.Response{Notice: notice}
+		return notice, false
 	}
 	if set {
 		d.admin |= bit
@@ -47,13 +65,7 @@ func (d *Daemon) setAdmin(ctx context.Context, bit nodeflag.Flags, set bool, wor
 		// An inactive node drops its addresses itself, leader or not.
 		d.table.ReleaseAll(ctx, word)
 	}
-	// The leader runs with this node's new state and answers when done.
-	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if _, err := d.reallocateNow(wctx, false, true); err != nil {
-		return control.Response{Notice: "takeover run not confirmed: " + err.Error()}
-	}
-	return ok(nil)
+	return "", true
 }
 
 // expireBan lifts a ban whose period is over: a ban always ends, whether

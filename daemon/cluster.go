@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -135,6 +134,7 @@ func (d *Daemon) setupCluster() error {
 		d.ipreallocated(ctx)
 		return nil, nil
 	})
+	handle(d.mem, kindBan, d.onBan)
 	handle(d.mem, recoverd.KindTrigger, func(_ context.Context, from int, t recoverd.Trigger) (none, error) {
 		d.rec.Trigger(fmt.Sprintf("node %d: %s", from, t.Reason))
 		return none{}, nil
@@ -281,22 +281,30 @@ func fingerprint(st recoverd.NodeState) string {
 	return string(b)
 }
 
-// banRemote bans a node through its own control.
+// banRemote is the leader's ban of a node whose takes or releases keep
+// failing: here directly, elsewhere through a ban order. Neither waits
+// for a takeover run (the leader is in the middle of one).
 func (d *Daemon) banRemote(ctx context.Context, pnn int, period time.Duration) error {
-	var resp control.Response
 	if pnn == d.pnn {
-		resp = d.setAdmin(ctx, nodeflag.Banned, true, "banned", period)
-	} else {
-		var err error
-		req := control.Request{Command: control.CmdBan, Args: []string{fmt.Sprint(int(period.Seconds()))}, Target: control.ThisNode}
-		if resp, err = call[control.Request, control.Response](ctx, d.mem, pnn, kindControl, req); err != nil {
-			return err
-		}
+		d.changeAdmin(ctx, nodeflag.Banned, true, "banned", period)
+		return nil
 	}
-	if resp.ExitCode != 0 {
-		return errors.New(resp.Error)
+	_, err := call[banOrder, none](ctx, d.mem, pnn, kindBan, banOrder{Seconds: int(period.Seconds())})
+	return err
+}
+
+// onBan serves the leader's ban order. It does not wait for the
+// takeover run that follows: the leader is in the middle of one.
+func (d *Daemon) onBan(ctx context.Context, from int, o banOrder) (none, error) {
+	if leader, _ := d.rec.Leader(); from != leader {
+		return none{}, fmt.Errorf("ban from node %d, which does not lead", from)
 	}
-	return nil
+	if o.Seconds <= 0 {
+		return none{}, fmt.Errorf("ban of %d s", o.Seconds)
+	}
+	d.log.Warn("banned by the leader", "leader", from, "seconds", o.Seconds)
+	d.changeAdmin(ctx, nodeflag.Banned, true, "banned", time.Duration(o.Seconds)*time.Second)
+	return none{}, nil
 }
 
 // transport adapts member to recoverd, delivering to this node locally.

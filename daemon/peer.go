@@ -28,6 +28,7 @@ import (
 //	leader-status   node → leader    request      (none) → control.Status
 //	moveip          node → leader    request      moveIP → (none)
 //	reallocate      node → leader    request      reallocate → control.Plan
+//	ban             leader → node    request      banOrder → (none)
 //	control         node → node      request      control.Request → control.Response
 //
 // recoverd sends and receives its kinds (the first six) through the
@@ -38,8 +39,15 @@ const (
 	kindLeaderStatus = "leader-status"
 	kindMoveIP       = "moveip"
 	kindReallocate   = "reallocate"
+	kindBan          = "ban"
 	kindControl      = "control"
 )
+
+// banOrder bans the node it is sent to (the leader, for a node whose
+// takes or releases keep failing).
+type banOrder struct {
+	Seconds int `json:"seconds"`
+}
 
 // moveIP asks the leader to move an address (`ctdb moveip`).
 type moveIP struct {

@@ -126,3 +126,24 @@ func TestReportsSpeakForTheirSender(t *testing.T) {
 		t.Errorf("node 0's state changed to version %d by node 1's report", after.Version)
 	}
 }
+
+// TestBanOrderOnlyFromTheLeader: the leader's ban order bans at once,
+// without waiting for a takeover run; from another node it is refused.
+func TestBanOrderOnlyFromTheLeader(t *testing.T) {
+	t.Parallel()
+	d, _, _, _, _ := oneNode(t)
+	eventually(t, "the daemon running", d.running.Load)
+	eventually(t, "this node leading", d.rec.IsLeader)
+	if _, err := d.onBan(context.Background(), 1, banOrder{Seconds: 60}); err == nil {
+		t.Error("a ban order from node 1, which does not lead, was obeyed")
+	}
+	if _, err := d.onBan(context.Background(), 0, banOrder{Seconds: 60}); err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Lock()
+	banned := d.admin&nodeflag.Banned != 0
+	d.mu.Unlock()
+	if !banned {
+		t.Error("not banned after the leader's ban order")
+	}
+}

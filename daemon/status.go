@@ -134,8 +134,10 @@ func (d *Daemon) clusterHolders(ctx context.Context) map[netip.Addr]int {
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			defer cancel()
-			held := d.nodeState().Held
-			if p.PNN != d.pnn {
+			var held []netip.Addr
+			if p.PNN == d.pnn {
+				held = d.nodeState().Held
+			} else {
 				var err error
 				if held, err = call[none, []netip.Addr](cctx, d.mem, p.PNN, kindHeld, none{}); err != nil {
 					return

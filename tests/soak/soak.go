@@ -246,6 +246,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			miss := fmt.Sprintf("fault %d (%s): %v after the heal: %s", n, f, LivenessDeadline, why)
 			sum.Misses = append(sum.Misses, miss)
 			logf("LIVENESS MISS: %s", miss)
+			logf("nodes' logs at the miss:\n%s", logTails(b))
 			// Let the cluster settle before the next fault, so that one
 			// miss does not make the next ones.
 			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
