@@ -195,6 +195,7 @@ func (r *Recoverd) becomeLeader(lost <-chan struct{}, release func() error) {
 	r.maxLease = r.leaseTimeLocked()
 	r.assigned = map[netip.Addr]int{}
 	r.suspect = map[netip.Addr]map[int]time.Time{}
+	r.askState = map[int]bool{}
 	r.failures = map[int][]time.Time{}
 	r.fencing = map[int]FenceState{}
 	r.lostAt = map[int]time.Time{}

@@ -3,6 +3,7 @@ package recoverd
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -177,5 +178,45 @@ func TestSafeTimeUsesGrantedLease(t *testing.T) {
 		if len(l) > 9 && l[:9] == "DUPLICATE" {
 			t.Error(l)
 		}
+	}
+}
+
+// TestUnansweredTakeAsksForState: a take that got no answer leaves the
+// node a possible holder; only its report settles that, and a node
+// reports only what changes, so the leader asks for one with the next
+// grant. Without it the address stayed unserved until something else
+// changed on that node (a soak liveness miss).
+func TestUnansweredTakeAsksForState(t *testing.T) {
+	r, f, now := newTestLeader(t, 2)
+	ips := addrs(2)
+	step(t, r, f, now, 0, ips, 1)
+	step(t, r, f, now, 100*time.Millisecond, ips, 2)
+	f.mu.Lock()
+	var a netip.Addr
+	for x := range f.held[1] {
+		a = x
+	}
+	delete(f.held[1], a) // node 1 lost its link and the address, and
+	f.unavail[1] = true
+	f.lostOnce[0] = true // the take on node 0 goes unanswered
+	f.mu.Unlock()
+	if !a.IsValid() {
+		t.Fatal("node 1 holds nothing")
+	}
+	// Node 1 reports the loss; the leader orders the take on node 0,
+	// which is lost.
+	step(t, r, f, now, 100*time.Millisecond, ips, 3)
+	g, ok := r.HandleLease(LeaseRequest{PNN: 0, Seq: 9, StateBoot: 1, StateVersion: 3})
+	if !ok || !g.WantState {
+		t.Fatalf("grant after an unanswered take = %+v, %v; want WantState", g, ok)
+	}
+	// The report comes (node 0 does not hold it) and the address is placed.
+	for v := uint64(4); v < 8; v++ {
+		step(t, r, f, now, 100*time.Millisecond, ips, v)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.held[0][a] && !f.held[1][a] {
+		t.Errorf("%s not served after node 0's report", a)
 	}
 }

@@ -51,7 +51,7 @@ func (r *Recoverd) HandleLease(req LeaseRequest) (LeaseGrant, bool) {
 		r.grantEnd[req.PNN] = end
 	}
 	st, ok := r.states[req.PNN]
-	want := !ok || st.Boot != req.StateBoot || st.Version < req.StateVersion
+	want := !ok || st.Boot != req.StateBoot || st.Version < req.StateVersion || r.askState[req.PNN]
 	return LeaseGrant{
 		Seq:        req.Seq,
 		Generation: r.gen,
@@ -82,13 +82,18 @@ func (r *Recoverd) UpdateState(st NodeState) {
 	}
 	// A fresh report supersedes doubts about takes whose result was
 	// unknown: the node says what it holds.
+	delete(r.askState, st.PNN)
+	cleared := false
 	for a, m := range r.suspect {
-		delete(m, st.PNN)
+		if _, ok := m[st.PNN]; ok {
+			delete(m, st.PNN)
+			cleared = true
+		}
 		if len(m) == 0 {
 			delete(r.suspect, a)
 		}
 	}
-	changed := !had || old.Flags != st.Flags || old.RunState != st.RunState ||
+	changed := cleared || !had || old.Flags != st.Flags || old.RunState != st.RunState ||
 		!equalAddrs(old.Available, st.Available) || !equalAddrs(old.Held, st.Held) ||
 		len(old.Known) != len(st.Known)
 	if changed {

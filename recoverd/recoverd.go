@@ -144,6 +144,11 @@ type Recoverd struct {
 	inflight    map[netip.Addr]bool
 	inflightTo  map[netip.Addr]int               // where a moving address goes (-1: nowhere)
 	suspect     map[netip.Addr]map[int]time.Time // may hold it: a take whose result is unknown
+	// askState: nodes whose next lease grant asks for a full state
+	// report (a take to them went unanswered: only a report tells
+	// whether they hold the address, and a node reports only what
+	// changes).
+	askState map[int]bool
 	failures    map[int][]time.Time
 	runAt       time.Time // next run no later than this
 	dups        uint64
@@ -200,6 +205,7 @@ func New(cfg Config) (*Recoverd, error) {
 		inflight:   map[netip.Addr]bool{},
 		inflightTo: map[netip.Addr]int{},
 		suspect:    map[netip.Addr]map[int]time.Time{},
+		askState:   map[int]bool{},
 		failures:   map[int][]time.Time{},
 		blocked:    map[netip.Addr]string{},
 		fencing:    map[int]FenceState{},

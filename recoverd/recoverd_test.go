@@ -32,6 +32,7 @@ type fakeCluster struct {
 	unavail  map[int]bool   // node's interfaces are down
 	ver      uint64         // order replies' versions (1000+ver): newer than any report
 	gens     map[int]uint64 // generation each node gossips
+	lostOnce map[int]bool   // the next order to this node gets no answer
 	replyGen uint64         // generation order replies report
 }
 
@@ -52,7 +53,8 @@ func (f *fakeCluster) Request(_ context.Context, pnn int, kind string, payload [
 		return nil, err
 	}
 	f.mu.Lock()
-	if !f.alive[pnn] {
+	if !f.alive[pnn] || f.lostOnce[pnn] {
+		delete(f.lostOnce, pnn)
 		f.mu.Unlock()
 		return nil, fmt.Errorf("node %d unreachable", pnn)
 	}
@@ -200,7 +202,7 @@ func newTestLeaderWith(t *testing.T, nodes int, tun mapTunables, store Generatio
 	t.Helper()
 	now := &fakeClock{t: time.Unix(1000, 0)}
 	f := &fakeCluster{alive: map[int]bool{}, held: map[int]map[netip.Addr]bool{},
-		leaseEnd: map[int]time.Time{}, unavail: map[int]bool{}, gens: map[int]uint64{}}
+		leaseEnd: map[int]time.Time{}, unavail: map[int]bool{}, gens: map[int]uint64{}, lostOnce: map[int]bool{}}
 	var pnns []int
 	for i := range nodes {
 		f.alive[i] = true

@@ -283,6 +283,11 @@ func (r *Recoverd) execute(ctx context.Context, o Op, gen uint64) bool {
 	if len(r.suspect[o.Addr]) == 0 {
 		delete(r.suspect, o.Addr)
 	}
+	if err != nil && oe == nil {
+		// No answer: the node may or may not hold it now. Its next
+		// grant asks for a report, which settles it.
+		r.askState[o.Take] = true
+	}
 	if err != nil {
 		r.log.Warn("take failed", "ip", o.Addr, "pnn", o.Take, "err", err)
 		if oe != nil && oe.fault {
