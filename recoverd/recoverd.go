@@ -139,16 +139,16 @@ type Recoverd struct {
 	maxLease time.Duration
 	// maxSeen is the highest generation this node has seen, persisted
 	// (see ObserveGeneration).
-	maxSeen     uint64
-	assigned    map[netip.Addr]int
-	inflight    map[netip.Addr]bool
-	inflightTo  map[netip.Addr]int               // where a moving address goes (-1: nowhere)
-	suspect     map[netip.Addr]map[int]time.Time // may hold it: a take whose result is unknown
+	maxSeen    uint64
+	assigned   map[netip.Addr]int
+	inflight   map[netip.Addr]bool
+	inflightTo map[netip.Addr]int               // where a moving address goes (-1: nowhere)
+	suspect    map[netip.Addr]map[int]time.Time // may hold it: a take whose result is unknown
 	// askState: nodes whose next lease grant asks for a full state
 	// report (a take to them went unanswered: only a report tells
 	// whether they hold the address, and a node reports only what
 	// changes).
-	askState map[int]bool
+	askState    map[int]bool
 	failures    map[int][]time.Time
 	runAt       time.Time // next run no later than this
 	dups        uint64
