@@ -150,6 +150,15 @@ func newBed(t *testing.T) *bed {
 	return b
 }
 
+// takeThenRelease is what a take of 198.18.1.1 and then its release do,
+// in order.
+var takeThenRelease = []string{
+	"addr add 198.18.1.1/24 dev eth1 valid_lft 2",
+	"event takeip eth1 198.18.1.1 24",
+	"event releaseip eth1 198.18.1.1 24",
+	"addr del 198.18.1.1/24 dev eth1",
+}
+
 func TestTakeThenRelease(t *testing.T) {
 	b := newBed(t)
 	if err := b.t.Take(context.Background(), ip1); err != nil {
@@ -158,12 +167,7 @@ func TestTakeThenRelease(t *testing.T) {
 	if err := b.t.Release(context.Background(), ip1, 2); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{
-		"addr add 198.18.1.1/24 dev eth1 valid_lft 2",
-		"event takeip eth1 198.18.1.1 24",
-		"event releaseip eth1 198.18.1.1 24",
-		"addr del 198.18.1.1/24 dev eth1",
-	}
+	want := takeThenRelease
 	if diff := cmp.Diff(want, b.tr.take()); diff != "" {
 		t.Errorf("take then release (-want +got):\n%s", diff)
 	}
@@ -355,12 +359,7 @@ func TestOneOperationPerAddress(t *testing.T) {
 	if err := <-took; err != nil {
 		t.Fatal(err)
 	}
-	want := []string{
-		"addr add 198.18.1.1/24 dev eth1 valid_lft 2",
-		"event takeip eth1 198.18.1.1 24",
-		"event releaseip eth1 198.18.1.1 24",
-		"addr del 198.18.1.1/24 dev eth1",
-	}
+	want := takeThenRelease
 	if diff := cmp.Diff(want, b.tr.take()); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
