@@ -454,7 +454,7 @@ func (b *Bed) build() error {
 	}
 	b.clientHW = l.Attrs().HardwareAddr
 	if b.cfg.InsecureGossip {
-		b.insecureKnown = b.daemonKnowsInsecure()
+		b.insecureKnown = !b.debianMode() // ctdb-go's key; Debian's ctdb has none
 	}
 	for i := range b.nodes {
 		if err := b.writeNodeFiles(i); err != nil {
@@ -462,24 +462,6 @@ func (b *Bed) build() error {
 		}
 	}
 	return nil
-}
-
-// daemonKnowsInsecure asks ctdbd --check-config whether it accepts
-// [cluster] insecure gossip: node 0's files are written with it and
-// checked (writeNodeFiles rewrites them after).
-func (b *Bed) daemonKnowsInsecure() bool {
-	if b.debianMode() {
-		return false
-	}
-	b.insecureKnown = true
-	defer func() { b.insecureKnown = false }()
-	if err := b.writeNodeFiles(0); err != nil {
-		return false
-	}
-	out, err := run([]string{filepath.Join(b.cfg.Bin, "ctdbd"), "--check-config", "--config-dir", b.Paths(0).Config}, "")
-	known := err == nil && out.Code == 0
-	b.logf("ctdbd --check-config with insecure gossip: exit %d, known=%v: %s", out.Code, known, strings.TrimSpace(out.Stdout+out.Stderr))
-	return known
 }
 
 // InsecureGossip reports whether the nodes' ctdb.conf says [cluster]
